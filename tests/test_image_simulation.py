@@ -1,0 +1,65 @@
+"""Data sets on disk: files, determinism, refusal to overwrite, PNGs, report."""
+import numpy as np
+
+import image_simulation as sim
+from load_dataset import load_npy_pair
+
+
+def test_writes_data_and_truth_with_shapes(tmp_path, capsys):
+    assert sim.main(["--count", "3", "--seed", "1", "--output", str(tmp_path), "--size", "64", "96"]) == 0
+    images, truth = load_npy_pair(tmp_path, "training")
+    assert images.shape == (3, 64, 96) and images.dtype == np.float32
+    assert truth.shape == (3, 64, 96) and truth.dtype == np.uint8
+    assert "class percentages" in capsys.readouterr().out
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    for folder in ("a", "b"):
+        assert sim.main(["--count", "4", "--seed", "7", "--output", str(tmp_path / folder)]) == 0
+    for suffix in ("data", "truth"):
+        a = (tmp_path / "a" / f"training_{suffix}.npy").read_bytes()
+        b = (tmp_path / "b" / f"training_{suffix}.npy").read_bytes()
+        assert a == b
+    assert sim.main(["--count", "4", "--seed", "8", "--output", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "c" / "training_data.npy").read_bytes() != (tmp_path / "a" / "training_data.npy").read_bytes()
+
+
+def test_frame_i_does_not_depend_on_count():
+    few, _ = sim.simulate_dataset(2, seed=3, progress=False)
+    many, _ = sim.simulate_dataset(5, seed=3, progress=False)
+    assert np.array_equal(few, many[:2])
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, capsys):
+    args = ["--count", "2", "--seed", "1", "--output", str(tmp_path)]
+    assert sim.main(args) == 0
+    before = (tmp_path / "training_data.npy").read_bytes()
+    assert sim.main(args[:3] + ["2"] + args[4:]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert (tmp_path / "training_data.npy").read_bytes() == before
+    assert sim.main(args[:3] + ["2"] + args[4:] + ["--force"]) == 0
+    assert (tmp_path / "training_data.npy").read_bytes() != before
+
+
+def test_test_name_goes_to_test_folder(tmp_path):
+    assert sim.default_folder("test", tmp_path) == tmp_path / "Images" / "Test"
+    assert sim.default_folder("training", tmp_path) == tmp_path / "Images" / "Train"
+
+
+def test_png_option_and_report(tmp_path, capsys):
+    assert sim.main(["--count", "2", "--output", str(tmp_path), "--png", "--report", "--layout", "banded"]) == 0
+    pngs = sorted((tmp_path / "training_png").glob("*.png"))
+    assert len(pngs) == 4
+    out = capsys.readouterr().out
+    assert "threshold labels vs truth" in out and "cluster" in out
+
+
+def test_varied_physics_changes_pedestal_between_frames():
+    images, _ = sim.simulate_dataset(4, seed=2, vary_physics=True, progress=False)
+    medians = np.median(images, axis=(1, 2))
+    assert np.ptp(medians) > 100
+
+
+def test_bad_count_is_a_one_line_error(tmp_path, capsys):
+    assert sim.main(["--count", "0", "--output", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("error:")
