@@ -1,0 +1,160 @@
+"""The U-Net, its weighted loss, and the input normalisation shared by training and prediction.
+
+Frames are normalised once per whole frame, before any tiling: the pedestal
+(median) is subtracted and the result divided by the noise (1.4826 x MAD), so a
+model does not depend on a detector's pedestal or gain. An asinh stretch then
+keeps bright objects (hundreds of sigmas) in a range convolutions handle well
+while leaving the noise region (a few sigmas) nearly linear.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops, regularizers
+
+from mask import N_CLASSES, UserInputError
+
+# %% Settings - edit here when running top to bottom in Spyder
+ASINH_SCALE = 5.0
+NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE}
+
+PRESETS: dict[str, dict] = {
+    "original": dict(
+        depth=4, base_filters=32, dropout=0.18, activation="elu", reg=0.01, optimizer="adadelta", weighting="inverse"
+    ),
+    "default": dict(
+        depth=3, base_filters=16, dropout=0.0, activation="elu", reg=0.0, optimizer="adam", weighting="none"
+    ),
+}
+
+
+# %% Normalisation
+def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> np.ndarray:
+    """Robust standardisation of each whole frame, then an asinh stretch.
+
+    images : (h, w) or (n, h, w) ADU, NaN allowed (ignored by the statistics,
+        set to 0 in the output). Returns float32 of the same shape.
+    """
+    normalisation = normalisation or NORMALISATION
+    if normalisation.get("method") != "robust-asinh":
+        raise UserInputError(f"unknown normalisation {normalisation.get('method')!r}")
+    scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
+    images = np.asarray(images, dtype=np.float32)
+    if not np.all(np.isfinite(images)):
+        pedestal = np.nanmedian(images, axis=(-2, -1), keepdims=True)
+        sigma = 1.4826 * np.nanmedian(np.abs(images - pedestal), axis=(-2, -1), keepdims=True)
+    else:
+        pedestal = np.median(images, axis=(-2, -1), keepdims=True)
+        sigma = 1.4826 * np.median(np.abs(images - pedestal), axis=(-2, -1), keepdims=True)
+    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, 1.0).astype(np.float32)
+    standard = (images - pedestal) / sigma
+    out = scale * np.arcsinh(standard / scale)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+# %% Loss
+@keras.saving.register_keras_serializable(package="ccdseg")
+class WeightedCategoricalCrossentropy(keras.losses.Loss):
+    """-sum_c w_c y_c log p_c per pixel; y one-hot (..., 4), p softmax (..., 4)."""
+
+    def __init__(self, class_weights=(1.0,) * N_CLASSES, name="weighted_categorical_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.class_weights = [float(w) for w in class_weights]
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        y_pred = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
+        w = ops.convert_to_tensor(self.class_weights, dtype=y_pred.dtype)
+        return -ops.sum(y_true * ops.log(y_pred) * w, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"class_weights": self.class_weights})
+        return config
+
+
+def weighted_categorical_crossentropy(weights) -> WeightedCategoricalCrossentropy:
+    """Categorical cross-entropy with a weight per class, as in the original.
+
+    weights : (4,) class weights (see `load_dataset.get_weights`). Returns a
+    Keras loss, registered so that a saved model loads with
+    `keras.saving.load_model` once this module is imported.
+    """
+    return WeightedCategoricalCrossentropy(class_weights=[float(w) for w in np.ravel(weights)])
+
+
+# %% Model
+def unet(
+    pretrained_weights: str | None = None,
+    input_size: tuple = (None, None, 1),
+    weights=None,
+    activation: str = "elu",
+    dropout: float = 0.18,
+    loss=None,
+    optimizer="adadelta",
+    dilation_rate: int = 1,
+    reg: float = 0.01,
+    depth: int = 4,
+    base_filters: int = 32,
+    learning_rate: float | None = None,
+):
+    """The U-Net of the original, with depth and width as options.
+
+    `depth` poolings with base_filters * 2**level filters, two 3x3 convolutions
+    per level (dropout between them), he_normal initialisation, L2
+    regularisation `reg`, Conv2DTranspose up-sampling, 1x1 softmax to 4
+    classes. Input (None, None, 1): any frame whose sides are multiples of
+    2**depth. `loss` defaults to the weighted cross-entropy with `weights`
+    (all ones when None).
+    """
+    if depth < 1:
+        raise UserInputError(f"depth must be at least 1, not {depth}")
+    regulariser = regularizers.L2(reg) if reg else None
+
+    def conv_block(x, filters):
+        conv = dict(
+            padding="same",
+            activation=activation,
+            kernel_initializer="he_normal",
+            kernel_regularizer=regulariser,
+            dilation_rate=dilation_rate,
+        )
+        x = layers.Conv2D(filters, 3, **conv)(x)
+        if dropout:
+            x = layers.Dropout(dropout)(x)
+        return layers.Conv2D(filters, 3, **conv)(x)
+
+    inputs = keras.Input(shape=input_size, name="normalised_frame")
+    x = inputs
+    skips = []
+    for level in range(depth):
+        x = conv_block(x, base_filters * 2**level)
+        skips.append(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = conv_block(x, base_filters * 2**depth)
+    for level in reversed(range(depth)):
+        x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, padding="same")(x)
+        x = layers.Concatenate()([x, skips[level]])
+        x = conv_block(x, base_filters * 2**level)
+    outputs = layers.Conv2D(N_CLASSES, 1, activation="softmax", name="class_probabilities")(x)
+    model = keras.Model(inputs, outputs, name="unet")
+    if isinstance(optimizer, str):
+        optimizer = keras.optimizers.get(
+            {"class_name": optimizer, "config": {"learning_rate": learning_rate}} if learning_rate else optimizer
+        )
+    model.compile(
+        optimizer=optimizer,
+        loss=loss or weighted_categorical_crossentropy(np.ones(N_CLASSES) if weights is None else weights),
+        metrics=["accuracy"],
+    )
+    if pretrained_weights:
+        model.load_weights(pretrained_weights)
+    return model
+
+
+def build_preset(name: str, weights=None, learning_rate: float | None = None):
+    """Build and compile the U-Net of a named preset ('default' or 'original')."""
+    if name not in PRESETS:
+        raise UserInputError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
+    options = {k: v for k, v in PRESETS[name].items() if k != "weighting"}
+    return unet(weights=weights, learning_rate=learning_rate, **options)
