@@ -1,0 +1,255 @@
+"""Geometric augmentation of CCD frames and their label maps together (optional in training).
+
+Every frame gets its own random mix of
+
+* a flip or a rotation by a multiple of 90 degrees (all 8 symmetries of a
+  square frame; only the flips on a frame that is not square, so that its
+  shape stays the same),
+* a shift by a whole number of pixels (at most `max_shift_px` each way),
+* optionally, a small zoom (factor 1 +- `zoom`, off by default).
+
+Image and label map go through the same transform (albumentations), both
+with nearest-neighbour sampling: no pixel value is ever blended with its
+neighbours, so the image stays in physical ADU and the labels keep the class
+ids 0..3. Flips, 90-degree rotations and whole-pixel shifts only move pixels,
+so a hot-pixel segment stays a single row or column. A zoom repeats or drops
+whole rows and columns: segments stay straight, but may become two pixels
+thick or vanish, and clusters change their size, which a real CCD's fixed
+pixel pitch never does; this is why zoom is off by default.
+
+Pixels that a shift or zoom brings in from outside the frame are filled by
+reflection at the edge (`border='reflect'`, the edge pixel itself not
+repeated, and the labels reflect the same way), or with the frame's median,
+its pedestal (`border='pedestal'`), labelled background.
+
+The original's imgaug sequence also had pixel dropout and colour inversion;
+they are left out: an inverted frame has negative charge, and a pixel set to
+zero ADU lies thousands of ADU below the pedestal, which no CCD shows.
+
+    python augmentation.py --force     # Images/Outputs/augmentation_example.png
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mask import CLASS_COLOURS, CLASS_IDS, CLASS_NAMES, N_CLASSES, UserInputError, finish_figure, mask_to_label
+
+# %% Settings - edit here when running top to bottom in Spyder
+REPO = Path(__file__).resolve().parent
+OUTPUT = REPO / "Images" / "Outputs" / "augmentation_example.png"
+SEED = 1
+EXAMPLE_COUNT = 3
+MAX_SHIFT_PX = 16
+ZOOM = 0.0
+BORDER = "reflect"
+BORDERS = ("reflect", "pedestal")
+
+
+# %% Functions
+def make_augmenter(
+    seed: int,
+    max_shift_px: int = MAX_SHIFT_PX,
+    zoom: float = ZOOM,
+    border: str = BORDER,
+    square: bool = True,
+):
+    """Build the albumentations pipeline for one image and its masks.
+
+    Parameters
+    ----------
+    seed : seeds the pipeline's own random generator; two pipelines with the
+        same seed and options give the same sequence of transforms.
+    max_shift_px : largest shift, whole pixels, in each direction (0: none).
+    zoom : zoom factors are drawn from [1 - zoom, 1 + zoom] (0: no zoom).
+    border : 'reflect' or 'pedestal' (constant fill, see `augment`).
+    square : frames are square, so rotations by 90 and 270 degrees keep the
+        shape; otherwise only flips are used.
+
+    Returns
+    -------
+    albumentations.Compose, called as `pipeline(image=..., masks=[...])`.
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations as A
+    import cv2
+
+    if border not in BORDERS:
+        raise UserInputError(f"border {border!r} is not one of {', '.join(BORDERS)}")
+    if max_shift_px < 0:
+        raise UserInputError(f"the largest shift must be 0 or more pixels, not {max_shift_px}")
+    if not 0.0 <= zoom < 0.5:
+        raise UserInputError(f"zoom must be in [0, 0.5), not {zoom}")
+    if square:
+        transforms = [A.SquareSymmetry(p=1.0)]
+    else:
+        transforms = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
+    if max_shift_px or zoom:
+        transforms.append(
+            A.Affine(
+                scale=(1.0 - zoom, 1.0 + zoom),
+                keep_ratio=True,
+                translate_px={"x": (-max_shift_px, max_shift_px), "y": (-max_shift_px, max_shift_px)},
+                rotate=0.0,
+                shear=0.0,
+                interpolation=cv2.INTER_NEAREST,
+                mask_interpolation=cv2.INTER_NEAREST,
+                border_mode=cv2.BORDER_REFLECT_101 if border == "reflect" else cv2.BORDER_CONSTANT,
+                fill=0.0,
+                fill_mask=0,
+                p=1.0,
+            )
+        )
+    return A.Compose(transforms, seed=int(seed))
+
+
+def check_dataset(images: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a data set: images (n, h, w) ADU and truth (n, h, w) class ids 0..3.
+
+    Returns images as float32 and truth as uint8; raises `UserInputError`
+    on a wrong shape or a class id outside 0..3.
+    """
+    images = np.asarray(images)
+    truth = np.asarray(truth)
+    if images.ndim != 3:
+        raise UserInputError(f"expected images (n, h, w), got shape {images.shape}")
+    if truth.shape != images.shape:
+        raise UserInputError(f"truth shape {truth.shape} differs from the images' {images.shape}")
+    if not np.issubdtype(truth.dtype, np.integer):
+        raise UserInputError(f"truth must hold integer class ids, not {truth.dtype}")
+    if truth.size and (int(truth.min()) < 0 or int(truth.max()) >= N_CLASSES):
+        raise UserInputError(f"truth class ids must be 0..{N_CLASSES - 1}")
+    return images.astype(np.float32, copy=False), truth.astype(np.uint8, copy=False)
+
+
+def augment(
+    images: np.ndarray,
+    truth: np.ndarray,
+    seed: int,
+    max_shift_px: int = MAX_SHIFT_PX,
+    zoom: float = ZOOM,
+    border: str = BORDER,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Transform each frame and its truth map together, each frame its own way.
+
+    Parameters
+    ----------
+    images : (n, h, w) ADU.
+    truth : (n, h, w) class ids 0..3.
+    seed : the same seed and options give the same output.
+    max_shift_px, zoom, border : see `make_augmenter`. With 'pedestal',
+        pixels brought in from outside take the frame's median ADU and the
+        class background.
+
+    Returns
+    -------
+    images (n, h, w) float32 ADU and truth (n, h, w) uint8 class ids, new
+    arrays; the inputs are not changed.
+    """
+    images, truth = check_dataset(images, truth)
+    n, height, width = images.shape
+    pipeline = make_augmenter(seed, max_shift_px, zoom, border, square=height == width)
+    pedestal_adu = np.median(images, axis=(1, 2)) if n else np.empty(0, dtype=np.float32)
+    inside = np.ones((height, width), dtype=np.uint8)
+    out_images = np.empty_like(images)
+    out_truth = np.empty_like(truth)
+    for i in range(n):
+        result = pipeline(image=images[i], masks=[truth[i], inside])
+        out_images[i] = result["image"]
+        out_truth[i], moved_inside = result["masks"]
+        if border == "pedestal":
+            out_images[i][moved_inside == 0] = pedestal_adu[i]
+    return out_images, out_truth
+
+
+def add_augmented_copies(
+    images: np.ndarray, truth: np.ndarray, copies: int, seed: int, **options
+) -> tuple[np.ndarray, np.ndarray]:
+    """The data set followed by `copies` augmented versions of it, (n * (1 + copies), h, w).
+
+    Copy k uses seed `seed + k`; `options` go to `augment`.
+    """
+    if copies < 0:
+        raise UserInputError(f"the number of augmented copies must be 0 or more, not {copies}")
+    images, truth = check_dataset(images, truth)
+    all_images, all_truth = [images], [truth]
+    for k in range(copies):
+        new_images, new_truth = augment(images, truth, seed + k, **options)
+        all_images.append(new_images)
+        all_truth.append(new_truth)
+    return np.concatenate(all_images), np.concatenate(all_truth)
+
+
+def plot_before_after(
+    images: np.ndarray,
+    truth: np.ndarray,
+    new_images: np.ndarray,
+    new_truth: np.ndarray,
+    path: str | os.PathLike | None = None,
+    show: bool = True,
+) -> None:
+    """One row per frame: image and label before, image and label after augmentation.
+
+    images, new_images : (n, h, w) ADU, drawn with the same grey scale per row.
+    truth, new_truth : (n, h, w) class ids, drawn in the class colours.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    n = len(images)
+    fig, axes = plt.subplots(n, 4, figsize=(13, 3.1 * n + 0.5), squeeze=False, layout="constrained")
+    titles = ("image before (ADU)", "label before", "image after (ADU)", "label after")
+    for row in range(n):
+        lo, hi = np.percentile(images[row], [1, 99.7])
+        panels = (images[row], truth[row], new_images[row], new_truth[row])
+        for col, (ax, data) in enumerate(zip(axes[row], panels)):
+            if col % 2 == 0:
+                shown = ax.imshow(data, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+                fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+            else:
+                ax.imshow(mask_to_label(data), interpolation="nearest")
+            ax.set_title(titles[col] if row == 0 else "")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row, 0].set_ylabel(f"frame {row}")
+    handles = [Patch(facecolor=CLASS_COLOURS[c], edgecolor="grey", label=CLASS_NAMES[c]) for c in CLASS_IDS]
+    fig.legend(handles=handles, loc="outside lower center", ncol=N_CLASSES, fontsize=9)
+    finish_figure(fig, path, show)
+
+
+# %% Command line
+def main(argv: list[str] | None = None) -> int:
+    """Augment a few simulated frames and save the before/after figure."""
+    parser = argparse.ArgumentParser(description="Show the augmentation on a few simulated frames.")
+    parser.add_argument("--count", type=int, default=EXAMPLE_COUNT, help="number of frames to show")
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of the frames and of the augmentation")
+    parser.add_argument("--max-shift-px", type=int, default=MAX_SHIFT_PX)
+    parser.add_argument("--zoom", type=float, default=ZOOM, help="zoom factors 1 +- this (0: no zoom)")
+    parser.add_argument("--border", choices=BORDERS, default=BORDER)
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="the PNG to write")
+    parser.add_argument("--no-show", action="store_true", help="do not open a window")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing figure")
+    args = parser.parse_args(argv)
+    try:
+        if args.output.exists() and not args.force:
+            raise UserInputError(f"{args.output}: exists; use --force to overwrite")
+        if not 1 <= args.count <= 10:
+            raise UserInputError(f"--count must be 1..10, not {args.count}")
+        from image_simulation import simulate_dataset
+
+        images, truth = simulate_dataset(args.count, args.seed, progress=False)
+        new_images, new_truth = augment(images, truth, args.seed, args.max_shift_px, args.zoom, args.border)
+        plot_before_after(images, truth, new_images, new_truth, args.output, show=not args.no_show)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
