@@ -93,7 +93,9 @@ def test_labels_follow_their_pixels_with_shifts_zoom_and_either_border():
     images, truth = _frames(5)
     for border in augmentation.BORDERS:
         for zoom in (0.0, 0.2):
-            new_images, new_truth = augmentation.augment(images, truth, seed=7, max_shift_px=12, zoom=zoom, border=border)
+            new_images, new_truth = augmentation.augment(
+                images, truth, seed=7, max_shift_px=12, zoom=zoom, border=border
+            )
             assert np.array_equal(_class_of_value(new_images), new_truth)
 
 
