@@ -1,0 +1,126 @@
+"""Tiled segmentation of frames of any size and the FITS command line (load_model.py)."""
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import load_model as M
+import models
+from image_details import simulate_frame
+from image_simulation import simulate_dataset
+from mask import BACKGROUND, UserInputError
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """A tiny U-Net (depth 2), fitted one epoch on a few simulated 64 x 64 frames, saved with its card."""
+    images, truth = simulate_dataset(8, 0, size=(64, 64), progress=False)
+    model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
+    model.fit(models.normalise_frames(images)[..., None], np.eye(4, dtype=np.float32)[truth], epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("model") / "m.keras"
+    model.save(path)
+    M.card_path(path).write_text(json.dumps({"depth": 2}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(model_path):
+    return M.load_trained_model(model_path)
+
+
+def simulated(shape, seed=1):
+    return simulate_frame(np.random.default_rng(seed), None, "mixed", shape).image
+
+
+# %% Python API
+def test_tiled_prediction_agrees_with_the_whole_frame(model):
+    image = simulated((1000, 1500))
+    whole = np.argmax(M.predict_normalised(model, models.normalise_frames(image)[None])[0], axis=-1)
+    tiled = M.segment_frame(model, image, tile_px=256, margin_px=32, batch_size=4)
+    assert tiled.shape == image.shape and tiled.dtype == np.uint8
+    assert len(np.unique(whole)) > 1
+    assert np.mean(tiled == whole) >= 0.999
+
+
+def test_predict_classes_tiles_big_frames_and_masks_nan(model):
+    image = simulated((M.TILE_SIZE_PX + 40, 96))
+    image[5, 7] = np.nan
+    classes = M.predict_classes(model, image)
+    assert classes.shape == image.shape and classes[5, 7] == BACKGROUND
+    assert np.array_equal(classes, M.segment_frame(model, image))
+    small = simulated((64, 80))[None].repeat(2, axis=0)
+    small[1, 3, 3] = np.inf
+    small_classes = M.predict_classes(model, small)
+    assert small_classes.shape == (2, 64, 80) and small_classes[1, 3, 3] == BACKGROUND
+
+
+def test_segment_frame_smaller_than_a_tile_and_refuses_all_nan(model):
+    assert M.segment_frame(model, simulated((20, 37))).shape == (20, 37)
+    with pytest.raises(UserInputError, match="NaN"):
+        M.segment_frame(model, np.full((30, 30), np.nan, np.float32))
+
+
+# %% Command line
+def run(capsys, *argv):
+    code = M.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def test_fits_command_line_writes_class_map_overview_and_sections(tmp_path, model_path, capsys):
+    image = simulated((300, 700))
+    image[5:9, 10:20] = np.nan
+    hdu = fits.PrimaryHDU(image)
+    hdu.header["OBSERVER"] = "DAMIC"
+    hdu.writeto(tmp_path / "run1.fits")
+    out = tmp_path / "out"
+    code, stdout, errors = run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out,
+                               "--find", "cluster", "--tile", 256)
+    assert code == 0 and errors == [] and "40 masked px" in stdout
+    with fits.open(out / "run1_segmentation.fits") as written:
+        class_map, header = written[0].data, written[0].header
+    assert class_map.shape == (300, 700) and class_map.dtype == np.uint8 and class_map.max() <= 3
+    assert (class_map[5:9, 10:20] == BACKGROUND).all()
+    assert header["OBSERVER"] == "DAMIC" and header["CLASS3"] == "cluster" and header["SEGNMASK"] == 40
+    assert (out / "run1_overview.png").stat().st_size > 0
+    assert (out / "run1_cluster_sections.txt").read_text().startswith(f"{len(list(out.glob('run1_cluster_r*.png')))} ")
+    code, _, errors = run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out)
+    assert code == 1 and len(errors) == 1 and "exists; use --force" in errors[0]
+    assert run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out, "--force")[0] == 0
+
+
+def test_folder_skips_bad_frames_and_reports_each_in_one_line(tmp_path, model_path, capsys):
+    from test_fits import BAD_KINDS, write_bad_file
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    fits.PrimaryHDU(np.round(simulated((200, 260))).astype(np.uint16)).writeto(folder / "a_good.fits")
+    bad = [write_bad_file(folder, kind) for kind in BAD_KINDS if kind not in ("missing", "folder")]
+    out = tmp_path / "out"
+    code, _, errors = run(capsys, "--fits", folder, "--model", model_path, "--output", out)
+    assert code == 1
+    assert len(errors) == len(bad)
+    for path in bad:
+        assert sum(line.startswith(f"error: {path}: ") for line in errors) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a_good_overview.png", "a_good_segmentation.fits"]
+    assert fits.getdata(out / "a_good_segmentation.fits").shape == (200, 260)
+
+
+def test_cube_planes_each_or_one(tmp_path, model_path, capsys):
+    cube = np.stack([simulated((64, 96), seed) for seed in range(3)])
+    fits.PrimaryHDU(cube).writeto(tmp_path / "cube.fits")
+    out = tmp_path / "out"
+    assert run(capsys, "--fits", tmp_path / "cube.fits", "--model", model_path, "--output", out)[0] == 0
+    assert sorted(p.name for p in out.glob("*.fits")) == [f"cube_plane{k}_segmentation.fits" for k in range(3)]
+    code, _, errors = run(capsys, "--fits", tmp_path / "cube.fits", "--plane", 1, "--model", model_path,
+                          "--output", tmp_path / "one")
+    assert code == 0 and [p.name for p in (tmp_path / "one").glob("*.fits")] == ["cube_plane1_segmentation.fits"]
+
+
+@pytest.mark.parametrize("argv", [["--fits", "missing.fits"], ["--fits", "{tmp}", "--find", "dragon"], []])
+def test_command_line_user_errors_are_one_line(tmp_path, model_path, capsys, argv):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, _, errors = run(capsys, *argv, "--model", model_path, "--output", tmp_path / "out")
+    assert code == 1 and len(errors) == 1
