@@ -1,9 +1,15 @@
 """The benchmark: cluster matching, the 90 % efficiency point, the labelling loop, the quick report."""
+import contextlib
+import io
+import json
+import math
+
 import numpy as np
 import pytest
 
 import benchmark
-from mask import BACKGROUND, CLUSTER, HOT_PIXEL, get_mask
+import load_model
+from mask import BACKGROUND, CLASS_NAMES, CLUSTER, HOT_PIXEL, get_mask
 
 
 def test_cluster_objects_counts_found_missed_merged_and_fake_clusters():
@@ -87,3 +93,82 @@ def test_existing_report_needs_force(tmp_path, capsys):
     (tmp_path / "benchmark.json").write_text("{}")
     assert benchmark.main(["--quick", "--output", str(tmp_path)]) == 1
     assert "--force" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    """A reduced --quick run with a tiny model, the shipped model absent, one training preset timed."""
+    import models
+    from image_simulation import simulate_dataset
+    from mask import to_one_hot
+
+    folder = tmp_path_factory.mktemp("benchmark")
+    images, truth = simulate_dataset(4, 3, progress=False)
+    model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
+    model.fit(models.normalise_frames(images)[..., None], to_one_hot(truth), epochs=1, batch_size=2, verbose=0)
+    model_path = folder / "m.keras"
+    model.save(model_path)
+    load_model.card_path(model_path).write_text(json.dumps({"depth": 2}))
+    output = folder / "out"
+    argv = ["--quick", "--model", str(model_path), "--output", str(output)]
+    argv += ["--frames", "3", "--train-frames", "2", "--inference-size", "512"]
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+        patch.setattr(load_model, "DEFAULT_MODEL", folder / "absent.keras")
+        patch.setattr(benchmark, "TRAIN_PRESETS", ("default",))
+        status = benchmark.main(argv)
+    return status, output, stdout.getvalue()
+
+
+def test_quick_run_writes_json_markdown_and_plot(quick_report):
+    status, output, stdout = quick_report
+    assert status == 0
+    report = json.loads((output / "benchmark.json").read_text())
+    assert {"quality", "clusters", "speed", "machine", "date"} <= set(report)
+    assert (output / "benchmark.md").read_text().startswith("# Benchmark")
+    assert (output / "cluster_efficiency.png").stat().st_size > 1000
+    notes = [line for line in stdout.splitlines() if "absent.keras" in line]
+    assert len(notes) == 1 and "skipped" in notes[0]
+
+
+def test_quick_report_scores_are_sane(quick_report):
+    _, output, _ = quick_report
+    report = json.loads((output / "benchmark.json").read_text())
+    methods = report["quality"]["methods"]
+    assert set(methods) == {"model m.keras", "threshold rule", "hysteresis rule", "3-sigma cut"}
+    pixels = 2 * 3 * 256 * 256
+    for scores in methods.values():
+        assert sum(scores["all"][c]["support"] for c in CLASS_NAMES) == pixels
+        for layout in ("mixed", "banded", "all"):
+            for c in CLASS_NAMES:
+                assert all(0.0 <= scores[layout][c][k] <= 1.0 for k in ("precision", "recall", "f1", "iou"))
+
+
+def test_quick_report_cluster_counts_are_consistent(quick_report):
+    _, output, _ = quick_report
+    report = json.loads((output / "benchmark.json").read_text())
+    clusters = report["clusters"]["methods"]
+    true_counts = {s["true_clusters"] for s in clusters.values()}
+    assert len(true_counts) == 1 and true_counts.pop() > 0
+    for s in clusters.values():
+        assert s["frames"] == 6
+        assert 0 <= s["found"] <= s["true_clusters"] == sum(b["true"] for b in s["bins"])
+        assert s["found"] == sum(b["found"] for b in s["bins"])
+        assert 0 <= s["fake_clusters"] <= s["predicted_clusters"]
+        assert s["fake_per_frame"] == pytest.approx(s["fake_clusters"] / s["frames"])
+        assert 0.0 <= s["efficiency"] <= 1.0
+        assert s["efficiency_90_adu"] is None or s["efficiency_90_adu"] > 0
+
+
+def test_quick_report_speed_figures_are_numbers(quick_report):
+    _, output, _ = quick_report
+    speed = json.loads((output / "benchmark.json").read_text())["speed"]
+    assert isinstance(speed["labelling_speedup"], float) and math.isfinite(speed["labelling_speedup"])
+    assert speed["labelling"]["outputs_equal"] is True
+    assert speed["simulation"]["frames_per_s"] > 0
+    assert set(speed["training"]) == {"default"}
+    assert all(t["s_per_epoch_per_100_frames"] > 0 for t in speed["training"].values())
+    inference = speed["inference"]
+    assert inference["frame_px"] == [512, 512]
+    assert inference["pipeline_mp_per_s"] > 0 and inference["bare_mp_per_s"] > 0
+    assert inference["peak_rss_mib"] > 0
