@@ -44,7 +44,7 @@ from mask import (
 REPO = Path(__file__).resolve().parent
 PRESET = "default"
 MODEL_NAME = "unet"
-EPOCHS = 30
+EPOCHS = 15
 BATCH_SIZE = 8
 TRAIN_COUNT = 200
 VARIED_COUNT = 200
@@ -226,15 +226,16 @@ def train(
         provenances["varied"] = varied[2]
     test_images, test_truth, provenances["test"] = load_or_simulate(test_dir, "test", test_count, seed + 2)
     targets = make_targets(images, truth, labels)
+    fit_idx, val_idx = split_validation(len(images), VALIDATION_SPLIT, seed)
     if augment:
         from augmentation import augment as augment_frames
 
-        extra_images, extra_targets = augment_frames(images, targets, seed=seed)
+        extra_images, extra_targets = augment_frames(images[fit_idx], targets[fit_idx], seed=seed)
+        fit_idx = np.concatenate([fit_idx, len(images) + np.arange(len(extra_images))])
         images, targets = np.concatenate([images, extra_images]), np.concatenate([targets, extra_targets])
 
     normalised = models.normalise_frames(images)
     test_normalised = models.normalise_frames(test_images)
-    fit_idx, val_idx = split_validation(len(images), VALIDATION_SPLIT, seed)
     weighting = models.PRESETS[preset]["weighting"]
     weights = get_weights(targets[fit_idx], weighting)
     print(f"class weights ({weighting}): " + ", ".join(f"{n} {w:.3g}" for n, w in zip(CLASS_NAMES, weights)))

@@ -1,0 +1,64 @@
+"""The U-Net, its weighted loss and the input normalisation."""
+import keras
+import numpy as np
+import pytest
+
+import models
+
+
+def test_weighted_loss_matches_formula():
+    weights = np.array([0.5, 1.0, 2.0, 4.0])
+    loss = models.weighted_categorical_crossentropy(weights)
+    y_true = np.eye(4, dtype=np.float32)[[0, 3, 2]][None]
+    y_pred = np.array([[[0.7, 0.1, 0.1, 0.1], [0.2, 0.2, 0.2, 0.4], [0.25, 0.25, 0.25, 0.25]]], np.float32)
+    expected = np.mean([-0.5 * np.log(0.7), -4.0 * np.log(0.4), -2.0 * np.log(0.25)])
+    assert float(loss(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_saved_model_loads_without_custom_objects(tmp_path):
+    model = models.unet(depth=2, base_filters=4, weights=[1, 2, 3, 4], optimizer="adam")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.loss.class_weights == [1.0, 2.0, 3.0, 4.0]
+    x = np.random.default_rng(0).normal(size=(1, 32, 48, 1)).astype(np.float32)
+    assert np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_any_size_multiple_of_two_to_the_depth_and_no_lambda_layers():
+    model = models.unet(depth=3, base_filters=4)
+    assert model.input_shape == (None, None, None, 1)
+    out = model.predict(np.zeros((1, 40, 64, 1), np.float32), verbose=0)
+    assert out.shape == (1, 40, 64, 4) and np.allclose(out.sum(-1), 1, atol=1e-5)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+
+
+def test_original_preset_has_the_original_architecture():
+    model = models.build_preset("original")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+             and not isinstance(layer, keras.layers.Conv2DTranspose)]
+    filters = sorted({layer.filters for layer in convs} - {4})
+    assert filters == [32, 64, 128, 256, 512]
+    assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers) == 4
+    assert any(isinstance(layer, keras.layers.Dropout) and layer.rate == pytest.approx(0.18) for layer in model.layers)
+    assert type(model.optimizer).__name__ == "Adadelta"
+    with pytest.raises(models.UserInputError):
+        models.build_preset("huge")
+
+
+def test_normalisation_ignores_pedestal_and_gain():
+    rng = np.random.default_rng(0)
+    frame = rng.normal(8800, 19, (64, 64)).astype(np.float32)
+    frame[10:14, 10:14] += 500
+    a = models.normalise_frames(frame)
+    b = models.normalise_frames(frame * 2.5 - 3000)
+    assert np.allclose(a, b, rtol=1e-3, atol=1e-2)
+    assert abs(np.median(a)) < 0.05 and np.median(np.abs(a)) == pytest.approx(0.6745, abs=0.05)
+
+
+def test_normalisation_survives_nan_and_constant_frames():
+    frame = np.full((16, 16), 100.0, np.float32)
+    assert np.all(models.normalise_frames(frame) == 0)
+    frame[0, 0] = np.nan
+    out = models.normalise_frames(frame)
+    assert np.all(np.isfinite(out))

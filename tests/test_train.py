@@ -1,0 +1,59 @@
+"""train.py end to end on a tiny data set: files, figures, card, refusal to overwrite, seeds."""
+import json
+
+import numpy as np
+import pytest
+
+import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("work")
+    card = train.train(epochs=1, batch_size=4, train_count=6, varied_count=4, test_count=3,
+                       model_name="tiny", workdir=workdir, show=False)
+    return workdir, card
+
+
+def test_training_writes_model_log_card_and_figures(trained):
+    workdir, card = trained
+    models_dir = workdir / "Models"
+    for suffix in (".keras", ".log", ".json"):
+        assert (models_dir / f"tiny{suffix}").is_file()
+    saved = json.loads((models_dir / "tiny.json").read_text())
+    assert saved["seed"] == 0 and saved["depth"] == 3 and len(saved["class_weights"]) == 4
+    assert 0.0 <= saved["test"]["scores"]["cluster"]["f1"] <= 1.0
+    outputs = workdir / "Images" / "Outputs" / "tiny"
+    for name in ("learning_curves.png", "confusion_matrix.png", "train_prediction.png", "test_prediction_002.png"):
+        assert (outputs / name).stat().st_size > 1000
+    assert "val_f1_cluster" in (models_dir / "tiny.log").read_text().splitlines()[0]
+    assert (workdir / "Images" / "Train" / "varied_data.npy").is_file()
+
+
+def test_existing_model_is_not_overwritten(trained, capsys):
+    workdir, _ = trained
+    before = (workdir / "Models" / "tiny.keras").read_bytes()
+    assert train.main(["--workdir", str(workdir), "--model-name", "tiny", "--epochs", "1"]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert (workdir / "Models" / "tiny.keras").read_bytes() == before
+
+
+def test_same_seed_gives_the_same_model(trained, tmp_path):
+    import keras
+
+    first_dir, _ = trained
+    train.train(epochs=1, batch_size=4, train_count=6, varied_count=4, test_count=3,
+                model_name="again", workdir=first_dir, show=False)
+    a = keras.saving.load_model(first_dir / "Models" / "tiny.keras").get_weights()
+    b = keras.saving.load_model(first_dir / "Models" / "again.keras").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_threshold_labels_option_and_bad_options(trained):
+    images = np.full((1, 8, 8), 8800.0, np.float32)
+    images[0, 2, 2] += 1000
+    targets = train.make_targets(images, np.zeros((1, 8, 8), np.uint8), "thresholds")
+    assert targets[0, 2, 2] == 3 and targets.sum() == 3
+    with pytest.raises(train.UserInputError):
+        train.make_targets(images, images.astype(np.uint8), "guess")
+    assert train.main(["--epochs", "0", "--workdir", str(trained[0]), "--model-name", "x"]) == 1
