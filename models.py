@@ -15,7 +15,7 @@ from keras import layers, ops, regularizers
 from mask import N_CLASSES, UserInputError
 
 # %% Settings - edit here when running top to bottom in Spyder
-ASINH_SCALE = 5.0
+ASINH_SCALE = 50.0
 NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE}
 
 PRESETS: dict[str, dict] = {
