@@ -771,6 +771,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserInputError(f"{key} must be at least 1, not {value}")
         if settings.inference_size_px < 64:
             raise UserInputError(f"--inference-size must be at least 64 px, not {settings.inference_size_px}")
+        if args.output.exists() and not args.output.is_dir():
+            raise UserInputError(f"{args.output}: exists and is not a folder")
         if (args.output / "benchmark.json").exists() and not args.force:
             raise UserInputError(f"{args.output / 'benchmark.json'}: exists; use --force to overwrite")
         started = time.perf_counter()

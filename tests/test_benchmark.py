@@ -93,6 +93,9 @@ def test_existing_report_needs_force(tmp_path, capsys):
     (tmp_path / "benchmark.json").write_text("{}")
     assert benchmark.main(["--quick", "--output", str(tmp_path)]) == 1
     assert "--force" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert benchmark.main(["--quick", "--output", str(tmp_path / "a_file")]) == 1
+    assert "not a folder" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
