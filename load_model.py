@@ -59,6 +59,7 @@ REPO = Path(__file__).resolve().parent
 DEFAULT_MODEL = REPO / "Models" / "default.keras"
 OUTPUT = REPO / "Images" / "Outputs"
 BATCH_SIZE = 4
+TILE_BATCH_SIZE = 1
 SECTION_FIGURES = 10
 
 
@@ -136,14 +137,14 @@ def predict_classes(model, images: np.ndarray, batch_size: int = BATCH_SIZE) -> 
     """Class ids (uint8) of a frame (h, w) or a stack (n, h, w) of ADU values, any size.
 
     Frames with a side above `TILE_SIZE_PX` go through `segment_frame` one
-    by one (overlapping tiles, bounded memory); smaller ones are predicted
-    whole, `batch_size` frames at a time. Each frame is normalised as a
+    by one (overlapping tiles, `TILE_BATCH_SIZE` at a time, bounded memory);
+    smaller ones are predicted whole, `batch_size` frames at a time. Each frame is normalised as a
     whole; NaN and inf pixels are class 0 (background).
     """
     ndim = np.ndim(images)
     images = _as_stack(images)
     if max(images.shape[1:]) > TILE_SIZE_PX:
-        classes = np.stack([segment_frame(model, frame, batch_size=batch_size) for frame in images])
+        classes = np.stack([segment_frame(model, frame) for frame in images])
     else:
         classes = np.argmax(predict_probabilities(model, images, batch_size), axis=-1).astype(np.uint8)
         classes[~np.isfinite(images)] = BACKGROUND
@@ -155,7 +156,7 @@ def segment_normalised(
     normalised: np.ndarray,
     tile_px: int = TILE_SIZE_PX,
     margin_px: int = MARGIN_PX,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int = TILE_BATCH_SIZE,
     progress: bool = False,
 ) -> np.ndarray:
     """Class ids (h, w) uint8 of one normalised frame (h, w) of any size, in overlapping tiles.
@@ -188,7 +189,7 @@ def segment_frame(
     frame: np.ndarray,
     tile_px: int = TILE_SIZE_PX,
     margin_px: int = MARGIN_PX,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int = TILE_BATCH_SIZE,
     progress: bool = False,
 ) -> np.ndarray:
     """Class ids (h, w) uint8 of one frame (h, w) in ADU, of any size.
@@ -309,7 +310,7 @@ def segment_fits_frame(
     force: bool = False,
     tile_px: int = TILE_SIZE_PX,
     margin_px: int = MARGIN_PX,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int = TILE_BATCH_SIZE,
     figures: int = SECTION_FIGURES,
     progress: bool = True,
 ) -> str:
@@ -407,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=int, default=SECTION_FIGURES, help="frames or --find sections to draw")
     parser.add_argument("--tile", type=int, default=TILE_SIZE_PX, help="largest tile side given to the model, px")
     parser.add_argument("--margin", type=int, default=MARGIN_PX, help="tile margin whose prediction is dropped, px")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="tiles per model call (--fits)")
+    parser.add_argument("--batch-size", type=int, default=TILE_BATCH_SIZE, help="tiles per model call (--fits)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
     try:
