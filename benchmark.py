@@ -684,7 +684,7 @@ def markdown_report(report: dict) -> str:
             f"| inference, tiled pipeline, {h} x {w} frame | {inference['pipeline_mp_per_s']:.2f} MP/s "
             f"({inference['pipeline_s']:.1f} s; first call, building the graph: {inference['pipeline_first_call_s']:.1f} s) |",
             f"| peak RSS during it | {inference['peak_rss_mib']:,.0f} MiB (before: {inference['rss_before_mib']:,.0f} MiB) |",
-            f"| bare model on {inference['bare_tiles']} tiles of {inference['bare_tile_px']} px "
+            f"| bare model, {inference['bare_tiles']} x {inference['bare_tile_px']} px tiles "
             f"| {inference['bare_mp_per_s']:.2f} MP/s |",
             f"| tiled pipeline / bare model | {inference['pipeline_over_bare']:.2f} |",
         ]
