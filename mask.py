@@ -176,14 +176,27 @@ def rule_labels(
 
 
 def robust_background(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return per-frame pedestal (median) and noise (1.4826 x MAD), ADU.
+    """Return per-frame pedestal and readout noise, ADU, robust to bright objects.
 
-    Both have shape (..., 1, 1) so they broadcast against `images` (..., h, w).
+    Objects (glowing columns, hot pixels, clusters) only add charge, so the
+    pixels below the pedestal are pure noise. First pass: median and the
+    median distance of the lower half. Second pass: the median of pixels below
+    that median + 3 sigma is the pedestal; 1.4826 x the median distance below
+    it is the noise. NaN pixels are ignored. Both outputs have shape
+    (..., 1, 1) so they broadcast against `images` (..., h, w).
     """
     images = np.asarray(images, dtype=np.float32)
-    pedestal = np.median(images, axis=(-2, -1), keepdims=True)
-    mad = np.median(np.abs(images - pedestal), axis=(-2, -1), keepdims=True)
-    return pedestal, (1.4826 * mad).astype(np.float32)
+    axes = (-2, -1)
+    median = np.nanmedian(images, axis=axes, keepdims=True)
+    below = np.where(images <= median, median - images, np.nan)
+    sigma = 1.4826 * np.nanmedian(below, axis=axes, keepdims=True)
+    clipped = np.where(images < median + 3.0 * sigma, images, np.nan)
+    pedestal = np.nanmedian(clipped, axis=axes, keepdims=True)
+    below = np.where(images <= pedestal, pedestal - images, np.nan)
+    sigma = 1.4826 * np.nanmedian(below, axis=axes, keepdims=True)
+    sigma = np.where(np.isfinite(sigma), sigma, 0.0)
+    pedestal = np.where(np.isfinite(pedestal), pedestal, 0.0)
+    return pedestal.astype(np.float32), sigma.astype(np.float32)
 
 
 def to_one_hot(class_ids: np.ndarray) -> np.ndarray:

@@ -1,10 +1,12 @@
 """The U-Net, its weighted loss, and the input normalisation shared by training and prediction.
 
-Frames are normalised once per whole frame, before any tiling: the pedestal
-(median) is subtracted and the result divided by the noise (1.4826 x MAD), so a
-model does not depend on a detector's pedestal or gain. An asinh stretch then
-keeps bright objects (hundreds of sigmas) in a range convolutions handle well
-while leaving the noise region (a few sigmas) nearly linear.
+Frames are normalised once per whole frame, before any tiling: the pedestal is
+subtracted and the result divided by the readout noise (both estimated from the
+frame by `mask.robust_background`), so a model does not depend on a detector's
+pedestal or gain. An asinh stretch, linear up to ~20 sigma, then keeps bright
+objects (hundreds of sigmas) in a range convolutions handle well without
+flattening faint charge on top of glowing columns; a gain of 0.25 puts one
+noise sigma at 0.25 and the brightest objects near 15.
 """
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import keras
 import numpy as np
 from keras import layers, ops, regularizers
 
-from mask import N_CLASSES, UserInputError
+from mask import N_CLASSES, UserInputError, robust_background
 
 # %% Settings - edit here when running top to bottom in Spyder
-ASINH_SCALE = 50.0
-NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE}
+ASINH_SCALE = 20.0
+INPUT_GAIN = 0.25
+NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE, "gain": INPUT_GAIN}
 
 PRESETS: dict[str, dict] = {
     "original": dict(
@@ -40,15 +43,11 @@ def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> n
         raise UserInputError(f"unknown normalisation {normalisation.get('method')!r}")
     scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
     images = np.asarray(images, dtype=np.float32)
-    if not np.all(np.isfinite(images)):
-        pedestal = np.nanmedian(images, axis=(-2, -1), keepdims=True)
-        sigma = 1.4826 * np.nanmedian(np.abs(images - pedestal), axis=(-2, -1), keepdims=True)
-    else:
-        pedestal = np.median(images, axis=(-2, -1), keepdims=True)
-        sigma = 1.4826 * np.median(np.abs(images - pedestal), axis=(-2, -1), keepdims=True)
-    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, 1.0).astype(np.float32)
+    pedestal, sigma = robust_background(images)
+    sigma = np.where(sigma > 0, sigma, 1.0).astype(np.float32)
     standard = (images - pedestal) / sigma
-    out = scale * np.arcsinh(standard / scale)
+    gain = float(normalisation.get("gain", 1.0))
+    out = gain * scale * np.arcsinh(standard / scale)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 

@@ -98,3 +98,24 @@ def test_visualize_label_writes_png(tmp_path):
     path = tmp_path / "figure.png"
     mask.visualize_label(image, ids, mask.to_one_hot(ids), path=path, title="t")
     assert path.stat().st_size > 1000
+
+
+def test_background_estimate_is_not_pulled_by_glowing_columns(library):
+    params = details.SimulationParameters(glowing_probability=1.0, glowing_width_px=(60, 61))
+    rng = np.random.default_rng(21)
+    frames = np.stack([details.simulate_frame(rng, params, library=library).image for _ in range(4)])
+    frames[0, :5, :5] = np.nan
+    pedestal, sigma = mask.robust_background(frames)
+    assert pedestal.shape == (4, 1, 1)
+    assert np.all(np.abs(pedestal - params.pedestal_adu) < 1.5)
+    assert np.all(np.abs(sigma - params.noise_sigma_adu) < 1.0)
+
+
+def test_hysteresis_grows_from_seeds_only():
+    frame = np.random.default_rng(0).normal(1000.0, 10.0, (40, 40)).astype(np.float32)
+    frame = np.clip(frame, 985, 1015)
+    frame[10, 10:14] = [1050, 1020, 1020, 1020]  # seed (5 sigma) and its 2-sigma tail
+    frame[30, 30:33] = 1025  # 2.5 sigma, no seed
+    clusters = mask.hysteresis_clusters(frame)
+    assert clusters[10, 10:14].all()
+    assert not clusters[30, 30:33].any()
