@@ -762,4 +762,4 @@ def write_segmentation_fits(
     class_map[r0:r1, c0:c1] = classes
     header = segmentation_header(frame, class_map, notes)
     hdu = fits.PrimaryHDU(data=class_map, header=header)
-    return write_atomically(path, lambda tmp: hdu.writeto(tmp, checksum=True), force)
+    return write_atomically(path, lambda tmp: hdu.writeto(tmp, output_verify="silentfix+ignore", checksum=True), force)

@@ -61,6 +61,7 @@ OUTPUT = REPO / "Images" / "Outputs"
 BATCH_SIZE = 4
 TILE_BATCH_SIZE = 1
 SECTION_FIGURES = 10
+SEGMENTATION_SUFFIX = "_segmentation.fits"
 
 
 # %% Functions
@@ -279,10 +280,16 @@ def predict_and_report(
 
 # %% FITS detector frames
 def fits_inputs(path: Path) -> list[Path]:
-    """The FITS files to segment: `path` itself, or the FITS files of a folder, sorted by name."""
+    """The FITS files to segment: `path` itself, or the FITS files of a folder, sorted by name.
+
+    Class maps written by this module (`*_segmentation.fits`) are not taken
+    from a folder, so an output folder can also be the input folder.
+    """
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and is_fits_name(p))
+        files = sorted(
+            p for p in path.iterdir() if p.is_file() and is_fits_name(p) and not p.name.endswith(SEGMENTATION_SUFFIX)
+        )
         if not files:
             raise UserInputError(f"{path}: no FITS file (.fits, .fit, .fts, .fz, gzipped) in this folder")
         return files
@@ -325,7 +332,7 @@ def segment_fits_frame(
     replaced without `force`. Raises `UserInputError` naming the file.
     """
     stem = output_stem(path, hdu, plane)
-    segmentation_path = output / f"{stem}_segmentation.fits"
+    segmentation_path = output / f"{stem}{SEGMENTATION_SUFFIX}"
     overview_path = output / f"{stem}_overview.png"
     for target in (segmentation_path, overview_path):
         if target.exists() and not force:
@@ -444,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; files written so far are complete, none is half-written", file=sys.stderr)
+        return 130
     return 0
 
 

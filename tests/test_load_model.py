@@ -89,6 +89,8 @@ def test_fits_command_line_writes_class_map_overview_and_sections(tmp_path, mode
     code, _, errors = run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out)
     assert code == 1 and len(errors) == 1 and "exists; use --force" in errors[0]
     assert run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out, "--force")[0] == 0
+    code, _, errors = run(capsys, "--fits", out, "--model", model_path, "--output", out)
+    assert code == 1 and len(errors) == 1 and "no FITS file" in errors[0]
 
 
 def test_folder_skips_bad_frames_and_reports_each_in_one_line(tmp_path, model_path, capsys):
@@ -114,9 +116,9 @@ def test_cube_planes_each_or_one(tmp_path, model_path, capsys):
     out = tmp_path / "out"
     assert run(capsys, "--fits", tmp_path / "cube.fits", "--model", model_path, "--output", out)[0] == 0
     assert sorted(p.name for p in out.glob("*.fits")) == [f"cube_plane{k}_segmentation.fits" for k in range(3)]
-    code, _, errors = run(capsys, "--fits", tmp_path / "cube.fits", "--plane", 1, "--model", model_path,
-                          "--output", tmp_path / "one")
-    assert code == 0 and [p.name for p in (tmp_path / "one").glob("*.fits")] == ["cube_plane1_segmentation.fits"]
+    code, _, errors = run(capsys, "--fits", tmp_path / "cube.fits", "--hdu", "PRIMARY", "--plane", 1,
+                          "--model", model_path, "--output", tmp_path / "one")
+    assert code == 0 and [p.name for p in (tmp_path / "one").glob("*.fits")] == ["cube_PRIMARY_plane1_segmentation.fits"]
 
 
 @pytest.mark.parametrize("argv", [["--fits", "missing.fits"], ["--fits", "{tmp}", "--find", "dragon"], []])
