@@ -62,6 +62,7 @@ BATCH_SIZE = 4
 TILE_BATCH_SIZE = 1
 SECTION_FIGURES = 10
 SEGMENTATION_SUFFIX = "_segmentation.fits"
+PRECISIONS = ("float32", "bfloat16")
 
 
 # %% Functions
@@ -99,6 +100,35 @@ def load_trained_model(path: str | Path | None = None):
     model.ccd_card = card
     model.ccd_path = path
     return model
+
+
+def with_precision(model, precision: str = "float32"):
+    """The model computing in `precision`: 'float32' (the model itself) or 'bfloat16'.
+
+    'bfloat16' returns a copy whose layers compute in bfloat16 on float32
+    weights (Keras 'mixed_bfloat16'; the final softmax stays float32). On
+    CPUs with AVX512-BF16 it runs nearly twice as fast; its class maps
+    differ from float32's on a small fraction of pixels, so check it on your
+    frames before relying on it.
+    """
+    import keras
+
+    if precision not in PRECISIONS:
+        raise UserInputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "float32":
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if not isinstance(layer, keras.layers.InputLayer):
+            config["dtype"] = "float32" if layer is model.layers[-1] else "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    fast = keras.models.clone_model(model, clone_function=clone)
+    fast.set_weights(model.get_weights())
+    fast.ccd_card = dict(getattr(model, "ccd_card", {}), precision=precision)
+    fast.ccd_path = getattr(model, "ccd_path", model.name)
+    return fast
 
 
 def model_multiple(model) -> int:
@@ -343,6 +373,7 @@ def segment_fits_frame(
         "SEGMODEL": (Path(getattr(model, "ccd_path", model.name)).name[-60:], "model file"),
         "SEGTILE": (tile_px, "largest tile given to the model, px"),
         "SEGMARG": (margin_px, "tile margin whose prediction is dropped, px"),
+        "SEGPREC": (getattr(model, "ccd_card", {}).get("precision", "float32"), "model arithmetic"),
     }
     write_segmentation_fits(segmentation_path, frame, classes, notes, force)
     image = fill_masked(frame.data)
@@ -416,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile", type=int, default=TILE_SIZE_PX, help="largest tile side given to the model, px")
     parser.add_argument("--margin", type=int, default=MARGIN_PX, help="tile margin whose prediction is dropped, px")
     parser.add_argument("--batch-size", type=int, default=TILE_BATCH_SIZE, help="tiles per model call (--fits)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="bfloat16: nearly twice as fast on CPUs with AVX512-BF16, slightly different maps")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
     try:
@@ -425,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.find is not None:
                 class_id(args.find)
             fits_inputs(args.fits)
-            model = load_trained_model(args.model)
+            model = with_precision(load_trained_model(args.model), args.precision)
             plan_sections((args.tile, args.tile), args.tile, args.margin, model_multiple(model))
             failed = segment_fits(
                 model,

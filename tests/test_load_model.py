@@ -61,6 +61,15 @@ def test_segment_frame_smaller_than_a_tile_and_refuses_all_nan(model):
         M.segment_frame(model, np.full((30, 30), np.nan, np.float32))
 
 
+def test_bfloat16_copy_gives_nearly_the_same_classes(model):
+    image = simulated((200, 300))
+    fast = M.with_precision(model, "bfloat16")
+    assert M.with_precision(model, "float32") is model and fast.ccd_card["precision"] == "bfloat16"
+    assert np.mean(M.segment_frame(fast, image) == M.segment_frame(model, image)) > 0.98
+    with pytest.raises(UserInputError, match="precision"):
+        M.with_precision(model, "int8")
+
+
 # %% Command line
 def run(capsys, *argv):
     code = M.main([str(a) for a in argv])
