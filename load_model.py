@@ -18,12 +18,12 @@ borders and memory stays bounded whatever the frame's size.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-
 from tqdm import tqdm
 
 from load_dataset import (
@@ -169,8 +169,9 @@ def predict_classes(model, images: np.ndarray, batch_size: int = BATCH_SIZE) -> 
 
     Frames with a side above `TILE_SIZE_PX` go through `segment_frame` one
     by one (overlapping tiles, `TILE_BATCH_SIZE` at a time, bounded memory);
-    smaller ones are predicted whole, `batch_size` frames at a time. Each frame is normalised as a
-    whole; NaN and inf pixels are class 0 (background).
+    smaller ones are predicted whole, `batch_size` frames at a time. Each
+    frame is normalised as a whole; NaN and inf pixels are class 0
+    (background).
     """
     ndim = np.ndim(images)
     images = _as_stack(images)
@@ -421,6 +422,7 @@ def segment_fits(model, path: Path, output: Path, plane: int | None = None, **op
                 message = " ".join(str(exc).split())[:200]
                 tqdm.write(f"error: {file}: {type(exc).__name__}: {message}", file=sys.stderr)
                 failed += 1
+            gc.collect()  # figures hold frame-sized arrays in reference cycles; free them before the next frame
     if len(files) > 1:
         print(f"{len(files)} files: {segmented} frames segmented, {failed} failed", file=sys.stderr)
     return failed
@@ -454,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if (args.data is None) == (args.fits is None):
             raise UserInputError("give either --data (.npy or PNG) or --fits (FITS file or folder)")
+        if args.batch_size < 1:
+            raise UserInputError(f"--batch-size must be at least 1, not {args.batch_size}")
         if args.fits is not None:
             if args.find is not None:
                 class_id(args.find)
@@ -479,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = None
         if args.truth is not None:
             truth = load_frames(args.truth).astype(np.uint8)
-        model = load_trained_model(args.model)
+        model = with_precision(load_trained_model(args.model), args.precision)
         predict_and_report(model, images, truth, args.output, args.force, args.figures)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
