@@ -109,12 +109,15 @@ def test_hdu_by_default_index_and_name(tmp_path):
         assert_one_line_naming(info, path)
 
 
-def test_cube_planes(tmp_path):
-    cube = np.stack([frame((20, 30), seed) for seed in range(3)])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_cube_planes(tmp_path, compressed):
+    cube = np.round(np.stack([frame((20, 30), seed) for seed in range(3)])).astype(np.int32)
     path = tmp_path / "cube.fits"
-    fits.PrimaryHDU(cube).writeto(path)
+    image = fits.CompImageHDU(cube) if compressed else fits.ImageHDU(cube)
+    fits.HDUList([fits.PrimaryHDU(), image]).writeto(path)
     assert L.fits_planes(path) == [0, 1, 2]
     assert np.array_equal(L.process_fits(path, plane=1).data, cube[1])
+    assert np.array_equal(L.process_fits(path, plane=2, region="[5:20,3:19]").data, cube[2, 2:19, 4:20])
     for plane in (None, 3):
         with pytest.raises(UserInputError, match="plane"):
             L.process_fits(path, plane=plane)
