@@ -3,10 +3,10 @@
 Frames are normalised once per whole frame, before any tiling: the pedestal is
 subtracted and the result divided by the readout noise (both estimated from the
 frame by `mask.robust_background`), so a model does not depend on a detector's
-pedestal or gain. An asinh stretch, linear up to ~20 sigma, then keeps bright
+pedestal or gain. An asinh stretch, linear up to ~50 sigma, then keeps bright
 objects (hundreds of sigmas) in a range convolutions handle well without
-flattening faint charge on top of glowing columns; a gain of 0.25 puts one
-noise sigma at 0.25 and the brightest objects near 15.
+flattening faint charge on top of glowing columns; a gain of 0.1 puts one
+noise sigma at 0.1 and glowing columns near 6.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from keras import layers, ops, regularizers
 from mask import N_CLASSES, UserInputError, robust_background
 
 # %% Settings - edit here when running top to bottom in Spyder
-ASINH_SCALE = 20.0
-INPUT_GAIN = 0.25
+ASINH_SCALE = 50.0
+INPUT_GAIN = 0.1
 NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE, "gain": INPUT_GAIN}
 
 PRESETS: dict[str, dict] = {

@@ -57,3 +57,28 @@ def test_threshold_labels_option_and_bad_options(trained):
     with pytest.raises(train.UserInputError):
         train.make_targets(images, images.astype(np.uint8), "guess")
     assert train.main(["--epochs", "0", "--workdir", str(trained[0]), "--model-name", "x"]) == 1
+
+
+def test_overlap_weights_emphasise_clusters_on_glowing_regions_only():
+    targets = np.zeros((2, 30, 30), np.uint8)
+    targets[0, :, :8] = 1
+    targets[0, 4, 5] = 3  # on the glowing block
+    targets[0, 20, 25] = 3  # far from it
+    targets[1, 10, 10] = 3
+    weights = train.overlap_weights(targets, weight=7.0, radius_px=3)
+    assert weights.shape == targets.shape and weights.dtype == np.float32
+    assert weights[0, 4, 5] == 7.0
+    assert weights[0, 20, 25] == 1.0 and weights[1, 10, 10] == 1.0
+    assert np.count_nonzero(weights != 1.0) == 1
+
+
+def test_training_batches_carry_pixel_weights():
+    x = np.zeros((3, 16, 16), np.float32)
+    y = np.zeros((3, 16, 16), np.uint8)
+    y[:, 2, 3] = 3
+    w = np.ones((3, 16, 16), np.float32)
+    w[:, 2, 3] = 5.0
+    images, targets, weights = next(iter(train.training_dataset(x, y, 3, 0, w)))
+    assert images.shape == (3, 16, 16, 1) and targets.shape == (3, 16, 16, 4)
+    cluster = np.asarray(targets)[..., 3] == 1
+    assert np.all(np.asarray(weights)[cluster] == 5.0) and np.all(np.asarray(weights)[~cluster] == 1.0)
