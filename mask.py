@@ -190,7 +190,7 @@ def robust_background(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     median = np.nanmedian(images, axis=axes, keepdims=True)
     below = np.where(images <= median, median - images, np.nan)
     sigma = 1.4826 * np.nanmedian(below, axis=axes, keepdims=True)
-    clipped = np.where(images < median + 3.0 * sigma, images, np.nan)
+    clipped = np.where(images <= median + 3.0 * sigma, images, np.nan)
     pedestal = np.nanmedian(clipped, axis=axes, keepdims=True)
     below = np.where(images <= pedestal, pedestal - images, np.nan)
     sigma = 1.4826 * np.nanmedian(below, axis=axes, keepdims=True)
