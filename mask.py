@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # %% Settings - edit here when running top to bottom in Spyder
 BAND_SIGMA = 3.0
 CLUSTER_THRESHOLD_SIGMA = 3.0
+DISPLAY_MAX_PX = 1024
 
 # %% Class definitions (the one place they live)
 BACKGROUND, GLOWING, HOT_PIXEL, CLUSTER = 0, 1, 2, 3
@@ -348,6 +349,23 @@ def finish_figure(fig, path: str | os.PathLike | None, show: bool = True) -> Non
     plt.close(fig)
 
 
+def reduce_for_display(data: np.ndarray, factor: int, labels: bool) -> np.ndarray:
+    """Shrink (h, w) by `factor` for drawing, so that small objects stay visible.
+
+    Images keep each block's maximum; class ids keep the block's highest
+    priority class (hot pixel > cluster > glowing > background).
+    """
+    if factor <= 1:
+        return data
+    height, width = data.shape[:2]
+    padded = np.pad(data, ((0, (-height) % factor), (0, (-width) % factor)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
+    if not labels:
+        return blocks.max(axis=(1, 3))
+    rank = np.array([0, 1, 3, 2], dtype=np.uint8)
+    return np.argsort(rank).astype(np.uint8)[rank[blocks].max(axis=(1, 3))]
+
+
 def visualize_label(
     image: np.ndarray,
     label: np.ndarray | None = None,
@@ -365,9 +383,15 @@ def visualize_label(
     label, prediction : (h, w) class ids or (h, w, 4) one-hot/probabilities;
         either may be None. The legend gives each class's share of pixels.
     only : show only this class in the label panels.
+
+    Frames larger than `DISPLAY_MAX_PX` are drawn reduced (`reduce_for_display`),
+    which keeps the figure's memory small; the legend's percentages always
+    come from the full-resolution labels.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
+
+    factor = -(-max(np.shape(image)[:2]) // DISPLAY_MAX_PX)
 
     panels = [("image (ADU)", image)]
     if label is not None:
@@ -377,15 +401,16 @@ def visualize_label(
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.5, 4.4), squeeze=False)
     for ax, (name, data) in zip(axes[0], panels):
         if name.startswith("image"):
-            data = np.asarray(data, dtype=np.float32)
+            data = reduce_for_display(np.asarray(data, dtype=np.float32), factor, labels=False)
             lo, hi = np.percentile(data, [1, 99.7])
             shown = ax.imshow(data, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
             fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
         else:
             ids = _as_ids(data)
+            pct = get_percentages(ids)
+            ids = reduce_for_display(ids, factor, labels=True)
             rgb = mask_to_label(ids) if only is None else mask_to_label_one_object(ids, only)
             ax.imshow(rgb, interpolation="nearest")
-            pct = get_percentages(ids)
             handles = [
                 Patch(facecolor=CLASS_COLOURS[c], edgecolor="grey", label=f"{CLASS_NAMES[c]} {pct[c]:.2f} %")
                 for c in CLASS_IDS

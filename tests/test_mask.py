@@ -119,3 +119,17 @@ def test_hysteresis_grows_from_seeds_only():
     clusters = mask.hysteresis_clusters(frame)
     assert clusters[10, 10:14].all()
     assert not clusters[30, 30:33].any()
+
+
+def test_display_reduction_keeps_small_objects_and_priority():
+    ids = np.zeros((8, 8), np.uint8)
+    ids[0, 0] = mask.CLUSTER
+    ids[0, 1] = mask.HOT_PIXEL
+    ids[5, 5] = mask.GLOWING
+    ids[6, 6] = mask.CLUSTER
+    reduced = mask.reduce_for_display(ids, 4, labels=True)
+    assert reduced.tolist() == [[mask.HOT_PIXEL, 0], [0, mask.CLUSTER]]
+    image = np.zeros((5, 5), np.float32)
+    image[4, 4] = 9.0
+    assert mask.reduce_for_display(image, 2, labels=False).shape == (3, 3)
+    assert mask.reduce_for_display(image, 2, labels=False)[2, 2] == 9.0
