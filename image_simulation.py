@@ -77,14 +77,19 @@ def dataset_paths(folder: Path, name: str) -> tuple[Path, Path]:
     return folder / f"{name}_data.npy", folder / f"{name}_truth.npy"
 
 
+def refuse_existing(paths: list[Path], force: bool) -> None:
+    """Raise `UserInputError` naming the first of `paths` that exists, unless `force`."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise UserInputError(f"{existing[0]}: exists; use --force to overwrite")
+
+
 def save_dataset(
     images: np.ndarray, truth: np.ndarray, folder: Path, name: str, force: bool = False, png: bool = False
 ) -> list[Path]:
     """Write NAME_data.npy and NAME_truth.npy (and PNGs); refuse to overwrite unless `force`."""
     paths = list(dataset_paths(folder, name))
-    existing = [p for p in paths if p.exists()]
-    if existing and not force:
-        raise UserInputError(f"{existing[0]}: exists; use --force to overwrite")
+    refuse_existing(paths, force)
     folder.mkdir(parents=True, exist_ok=True)
     for path, array in zip(paths, (images, truth)):
         tmp = path.with_name(path.name + ".tmp")
@@ -139,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = args.output or default_folder(args.name)
     try:
-        data_path, truth_path = dataset_paths(folder, args.name)
-        if not args.force and (data_path.exists() or truth_path.exists()):
-            raise UserInputError(f"{data_path if data_path.exists() else truth_path}: exists; use --force to overwrite")
+        refuse_existing(list(dataset_paths(folder, args.name)), args.force)
         images, truth = simulate_dataset(args.count, args.seed, args.layout, tuple(args.size), vary_physics=args.vary_physics)
         written = save_dataset(images, truth, folder, args.name, force=args.force, png=args.png)
     except UserInputError as exc:

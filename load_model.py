@@ -96,7 +96,7 @@ def load_trained_model(path: str | Path | None = None):
         except ValueError:
             raise UserInputError(f"{card_path(path)}: not valid JSON") from None
     card.setdefault("normalisation", models.NORMALISATION)
-    card.setdefault("depth", sum("pooling" in layer.name for layer in model.layers))
+    card.setdefault("depth", _pooling_depth(model))
     model.ccd_card = card
     model.ccd_path = path
     return model
@@ -133,9 +133,20 @@ def with_precision(model, precision: str = "float32"):
 
 def model_multiple(model) -> int:
     """Frame sides the model accepts are multiples of this (2**depth)."""
-    card = getattr(model, "ccd_card", {})
-    depth = card.get("depth", sum("pooling" in layer.name for layer in model.layers))
+    depth = getattr(model, "ccd_card", {}).get("depth", _pooling_depth(model))
     return 2 ** int(depth)
+
+
+def _pooling_depth(model) -> int:
+    """Number of pooling layers of a U-Net: its depth."""
+    return sum("pooling" in layer.name for layer in model.layers)
+
+
+def _normalise_for(model, frames: np.ndarray) -> np.ndarray:
+    """Normalise frames as the model was trained (its card's normalisation)."""
+    import models
+
+    return models.normalise_frames(frames, getattr(model, "ccd_card", {}).get("normalisation"))
 
 
 def predict_normalised(model, normalised: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -157,11 +168,7 @@ def predict_normalised(model, normalised: np.ndarray, batch_size: int = BATCH_SI
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Class probabilities (n, h, w, 4) float32 of frames (n, h, w) or (h, w) in ADU."""
-    import models
-
-    images = _as_stack(images)
-    normalised = models.normalise_frames(images, getattr(model, "ccd_card", {}).get("normalisation"))
-    return predict_normalised(model, normalised, batch_size)
+    return predict_normalised(model, _normalise_for(model, _as_stack(images)), batch_size)
 
 
 def predict_classes(model, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -233,15 +240,13 @@ def segment_frame(
     `~np.isfinite(frame)`. A frame whose pixels are all NaN or inf raises
     `UserInputError`.
     """
-    import models
-
     frame = np.asarray(frame, dtype=np.float32)
     if frame.ndim != 2 or min(frame.shape) < 1:
         raise UserInputError(f"expected one frame (h, w), got shape {frame.shape}")
     masked = ~np.isfinite(frame)
     if masked.all():
         raise UserInputError(f"all {frame.size} pixels of the frame are NaN or infinite")
-    normalised = models.normalise_frames(frame, getattr(model, "ccd_card", {}).get("normalisation"))
+    normalised = _normalise_for(model, frame)
     classes = segment_normalised(model, normalised, tile_px, margin_px, batch_size, progress)
     classes[masked] = BACKGROUND
     return classes

@@ -53,11 +53,10 @@ def class_id(name: str | int) -> int:
     key = str(name).strip().lower().replace("_", " ").replace("-", " ")
     if key.isdigit():
         return class_id(int(key))
+    singular = key.removesuffix("s")
     for cid, cname in enumerate(CLASS_NAMES):
-        if key in (cname, cname.replace(" ", ""), cname.split()[0]):
+        if {key, singular} & {cname, cname.replace(" ", ""), cname.split()[0]}:
             return cid
-    if key in ("hotpixel", "hot pixels", "clusters"):
-        return HOT_PIXEL if key.startswith("hot") else CLUSTER
     raise UserInputError(f"unknown class {name!r}; use one of {', '.join(CLASS_NAMES)}")
 
 

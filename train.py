@@ -301,7 +301,7 @@ def train(
     card_data = {
         "name": model_name,
         "preset": preset,
-        "architecture": {k: v for k, v in models.PRESETS[preset].items()},
+        "architecture": dict(models.PRESETS[preset]),
         "depth": models.PRESETS[preset]["depth"],
         "normalisation": models.NORMALISATION,
         "class_names": list(CLASS_NAMES),
