@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from mask import CLASS_COLOURS, CLASS_IDS, CLASS_NAMES, N_CLASSES, UserInputError, finish_figure, mask_to_label
+from classes import N_CLASSES
+from errors import UserInputError, run_command
+from figures import plot_before_after
+from safe_write import refuse_existing
 
 # %% Settings - edit here when running top to bottom in Spyder
 REPO = Path(__file__).resolve().parent
@@ -184,43 +186,6 @@ def add_augmented_copies(
     return np.concatenate(all_images), np.concatenate(all_truth)
 
 
-def plot_before_after(
-    images: np.ndarray,
-    truth: np.ndarray,
-    new_images: np.ndarray,
-    new_truth: np.ndarray,
-    path: str | os.PathLike | None = None,
-    show: bool = True,
-) -> None:
-    """One row per frame: image and label before, image and label after augmentation.
-
-    images, new_images : (n, h, w) ADU, drawn with the same grey scale per row.
-    truth, new_truth : (n, h, w) class ids, drawn in the class colours.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    n = len(images)
-    fig, axes = plt.subplots(n, 4, figsize=(13, 3.1 * n + 0.5), squeeze=False, layout="constrained")
-    titles = ("image before (ADU)", "label before", "image after (ADU)", "label after")
-    for row in range(n):
-        lo, hi = np.percentile(images[row], [1, 99.7])
-        panels = (images[row], truth[row], new_images[row], new_truth[row])
-        for col, (ax, data) in enumerate(zip(axes[row], panels)):
-            if col % 2 == 0:
-                shown = ax.imshow(data, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-                fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
-            else:
-                ax.imshow(mask_to_label(data), interpolation="nearest")
-            ax.set_title(titles[col] if row == 0 else "")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[row, 0].set_ylabel(f"frame {row}")
-    handles = [Patch(facecolor=CLASS_COLOURS[c], edgecolor="grey", label=CLASS_NAMES[c]) for c in CLASS_IDS]
-    fig.legend(handles=handles, loc="outside lower center", ncol=N_CLASSES, fontsize=9)
-    finish_figure(fig, path, show)
-
-
 # %% Command line
 def main(argv: list[str] | None = None) -> int:
     """Augment a few simulated frames and save the before/after figure."""
@@ -234,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-show", action="store_true", help="do not open a window")
     parser.add_argument("--force", action="store_true", help="overwrite an existing figure")
     args = parser.parse_args(argv)
-    try:
-        if args.output.exists() and not args.force:
-            raise UserInputError(f"{args.output}: exists; use --force to overwrite")
+
+    def run() -> None:
+        refuse_existing([args.output], args.force)
         if not 1 <= args.count <= 10:
             raise UserInputError(f"--count must be 1..10, not {args.count}")
         from image_simulation import simulate_dataset
@@ -244,12 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         images, truth = simulate_dataset(args.count, args.seed, progress=False)
         new_images, new_truth = augment(images, truth, args.seed, args.max_shift_px, args.zoom, args.border)
         plot_before_after(images, truth, new_images, new_truth, args.output, show=not args.no_show)
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output}")
-    return 0
+        print(f"wrote {args.output}")
 
+    return run_command(run)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,25 +18,27 @@ Run this file to rewrite `Cluster.pkl` from a seed:
 from __future__ import annotations
 
 import argparse
-import io
 import math
-import pickle
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.special import erf
 
-from mask import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, UserInputError, finish_figure
+from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from cluster_library import (
+    LIBRARY_PATH,
+    LIBRARY_SEED,
+    LIBRARY_SIZE,
+    library_statistics,
+    load_cluster_library,
+    make_cluster_library,
+    save_cluster_library,
+)
+from errors import UserInputError, run_command
 
 # %% Settings - edit here when running top to bottom in Spyder
-LIBRARY_PATH = Path(__file__).resolve().parent / "Cluster.pkl"
-LIBRARY_SIZE = 803
-LIBRARY_SEED = 0
 LAYOUTS = ("mixed", "banded")
 REFERENCE_AREA_PX = 256 * 256
-STAMP_CUTOFF_UNITS = 0.002
 
 
 # %% Physics parameters
@@ -119,158 +121,6 @@ class Frame:
     truth: np.ndarray
     cluster_adu: np.ndarray
     params: SimulationParameters = field(default_factory=SimulationParameters)
-
-
-# %% Cluster library
-def _pixel_fractions(centres: np.ndarray, sigmas: np.ndarray, size: int) -> np.ndarray:
-    """(k, size) fraction of each Gaussian deposit falling in pixels 0..size-1."""
-    edges = np.arange(size + 1, dtype=np.float64)
-    z = (edges[None, :] - centres[:, None]) / (np.sqrt(2.0) * sigmas[:, None])
-    cdf = 0.5 * (1.0 + erf(z))
-    return np.diff(cdf, axis=1)
-
-
-def render_deposits(x: np.ndarray, y: np.ndarray, q: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Render point charges (units) with diffusion sigmas (px) into a tight stamp (h, w) float32."""
-    margin = 4.0 * float(sigma.max()) + 2.0
-    x0, y0 = math.floor(x.min() - margin), math.floor(y.min() - margin)
-    width = math.ceil(x.max() + margin) - x0
-    height = math.ceil(y.max() + margin) - y0
-    fx = _pixel_fractions(x - x0, sigma, width)
-    fy = _pixel_fractions(y - y0, sigma, height)
-    stamp = np.einsum("k,ky,kx->yx", q, fy, fx)
-    stamp[stamp < STAMP_CUTOFF_UNITS] = 0.0
-    rows = np.flatnonzero(stamp.any(axis=1))
-    cols = np.flatnonzero(stamp.any(axis=0))
-    if rows.size == 0:
-        return np.full((1, 1), float(q.sum()), dtype=np.float32)
-    return stamp[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
-
-
-def _diffusion_sigma(depth: np.ndarray | float) -> np.ndarray:
-    """Lateral diffusion (px) of charge made at relative depth 0 (front) .. 1 (back)."""
-    return 0.55 + 0.75 * np.sqrt(np.clip(depth, 0.0, 1.0))
-
-
-def _point_deposit(rng: np.random.Generator) -> np.ndarray:
-    charge = min(rng.lognormal(math.log(36.0), 0.6), 120.0)
-    depth = rng.uniform(0.0, 1.0)
-    n = 12
-    spread = rng.uniform(0.0, 0.6)
-    return render_deposits(
-        rng.normal(0, spread, n), rng.normal(0, spread, n), np.full(n, charge / n), np.full(n, _diffusion_sigma(depth))
-    )
-
-
-def _electron_worm(rng: np.random.Generator) -> np.ndarray:
-    charge = min(rng.lognormal(math.log(55.0), 0.5), 270.0)
-    steps = int(np.clip(charge / 3.0, 6, 120))
-    turn = rng.normal(0.0, 0.55, steps)
-    angle = rng.uniform(0, 2 * np.pi) + np.cumsum(turn)
-    step_px = rng.uniform(0.4, 0.9)
-    x = np.cumsum(step_px * np.cos(angle))
-    y = np.cumsum(step_px * np.sin(angle))
-    dedx = np.linspace(0.6, 1.6, steps) * rng.gamma(4.0, 0.25, steps)
-    q = charge * dedx / dedx.sum()
-    depth = np.clip(rng.uniform(0, 1) + np.cumsum(rng.normal(0, 0.02, steps)), 0, 1)
-    return render_deposits(x, y, q, _diffusion_sigma(depth))
-
-
-def _muon_track(rng: np.random.Generator) -> np.ndarray:
-    length = rng.uniform(8.0, 100.0)
-    n = int(length * 3)
-    t = np.linspace(0.0, 1.0, n)
-    angle = rng.uniform(0, 2 * np.pi)
-    x, y = length * t * np.cos(angle), length * t * np.sin(angle)
-    dedx_units_per_px = rng.uniform(0.5, 1.0)
-    q = rng.gamma(6.0, 1.0 / 6.0, n) * dedx_units_per_px * length / n
-    depth = t if rng.uniform() < 0.5 else 1.0 - t
-    return render_deposits(x, y, q, _diffusion_sigma(depth))
-
-
-def make_cluster_library(n: int = LIBRARY_SIZE, seed: int = LIBRARY_SEED) -> list[np.ndarray]:
-    """Generate `n` cluster charge stamps (2-D float32, charge units) from physics.
-
-    Mixture: 70 % diffusion-limited point deposits, 22 % electron worms,
-    8 % straight muon tracks.
-    """
-    rng = np.random.default_rng(seed)
-    kinds = rng.choice(3, size=n, p=[0.7, 0.22, 0.08])
-    makers = (_point_deposit, _electron_worm, _muon_track)
-    return [makers[k](rng) for k in kinds]
-
-
-def library_statistics(library: list[np.ndarray]) -> dict[str, float]:
-    """Median bounding box, non-zero pixels, total and peak charge of a stamp library."""
-    heights = np.array([s.shape[0] for s in library])
-    widths = np.array([s.shape[1] for s in library])
-    nonzero = np.concatenate([s[s > 0] for s in library])
-    return {
-        "stamps": len(library),
-        "median_height_px": float(np.median(heights)),
-        "median_width_px": float(np.median(widths)),
-        "max_height_px": int(heights.max()),
-        "max_width_px": int(widths.max()),
-        "median_nonzero_px": float(np.median([np.count_nonzero(s) for s in library])),
-        "median_charge_units": float(np.median([s.sum() for s in library])),
-        "max_charge_units": float(max(s.sum() for s in library)),
-        "median_peak_units": float(np.median([s.max() for s in library])),
-        "max_peak_units": float(max(s.max() for s in library)),
-        "fraction_nonzero_below_0p1": float(np.mean(nonzero < 0.1)),
-    }
-
-
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that can build numpy arrays and lists, and nothing else."""
-
-    ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def load_cluster_library(path: str | Path = LIBRARY_PATH) -> list[np.ndarray]:
-    """Load a cluster library: a pickled list of 2-D float arrays, nothing else.
-
-    Any other content (code objects, other classes) is refused without being
-    executed, with a `UserInputError` naming the file.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot read cluster library ({exc.strerror or exc})") from None
-    try:
-        library = _ArraysOnlyUnpickler(io.BytesIO(data)).load()
-    except Exception as exc:
-        raise UserInputError(f"{path}: not a cluster library ({exc})") from None
-    if not isinstance(library, list) or not library:
-        raise UserInputError(f"{path}: a cluster library must be a non-empty list of 2-D arrays")
-    for i, stamp in enumerate(library):
-        if not (isinstance(stamp, np.ndarray) and stamp.ndim == 2 and np.issubdtype(stamp.dtype, np.floating)):
-            raise UserInputError(f"{path}: item {i} is not a 2-D float array")
-        if stamp.size == 0 or not np.all(np.isfinite(stamp)) or stamp.min() < 0:
-            raise UserInputError(f"{path}: item {i} is empty, negative or not finite")
-    return [s.astype(np.float32, copy=False) for s in library]
-
-
-def save_cluster_library(library: list[np.ndarray], path: str | Path = LIBRARY_PATH, force: bool = False) -> None:
-    """Pickle a list of 2-D float32 stamps; refuse to replace a file unless `force`."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise UserInputError(f"{path}: exists; use --force to overwrite")
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(pickle.dumps([np.ascontiguousarray(s, dtype=np.float32) for s in library], protocol=4))
-    tmp.replace(path)
 
 
 # %% Frame components
@@ -432,25 +282,11 @@ def simulate_frame(
     return Frame(image=image, truth=truth, cluster_adu=cluster_adu.astype(np.float32), params=params)
 
 
-def plot_charge_distribution(
-    frame: Frame, path: str | Path | None = None, show: bool = True
-) -> None:
+def plot_charge_distribution(frame: Frame, path: str | Path | None = None, show: bool = True) -> None:
     """Histogram of pixel values above pedestal per truth class (log counts), saved as PNG."""
-    import matplotlib.pyplot as plt
+    from figures import plot_pixel_histogram
 
-    from mask import CLASS_COLOURS, CLASS_NAMES
-
-    excess = frame.image - frame.params.pedestal_adu
-    fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.linspace(excess.min(), excess.max(), 200)
-    for cid, name in enumerate(CLASS_NAMES):
-        values = excess[frame.truth == cid]
-        if values.size:
-            ax.hist(values, bins=bins, histtype="step", color=np.clip(CLASS_COLOURS[cid], 0, 0.9), label=name, log=True)
-    ax.set_xlabel("pixel value above pedestal (ADU)")
-    ax.set_ylabel("pixels")
-    ax.legend()
-    finish_figure(fig, path, show)
+    plot_pixel_histogram(frame.image, frame.truth, frame.params.pedestal_adu, path, show)
 
 
 # %% Command line
@@ -462,17 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=LIBRARY_PATH)
     parser.add_argument("--force", action="store_true", help="overwrite an existing library")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         library = make_cluster_library(args.count, args.seed)
         save_cluster_library(library, args.output, force=args.force)
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    for key, value in library_statistics(library).items():
-        print(f"{key}: {value:.3g}" if isinstance(value, float) else f"{key}: {value}")
-    print(f"wrote {args.output}")
-    return 0
+        for key, value in library_statistics(library).items():
+            print(f"{key}: {value:.3g}" if isinstance(value, float) else f"{key}: {value}")
+        print(f"wrote {args.output}")
 
+    return run_command(run)
 
 if __name__ == "__main__":
     raise SystemExit(main())

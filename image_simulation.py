@@ -11,21 +11,19 @@ byte-identical files, and frame i does not depend on how many are made.
 from __future__ import annotations
 
 import argparse
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from image_details import LAYOUTS, SimulationParameters, load_cluster_library, random_parameters, simulate_frame
-from mask import (
-    UserInputError,
-    classification_report,
-    format_percentages,
-    get_class,
-    get_percentages,
-    score_labels,
-)
+from cluster_library import load_cluster_library
+from image_details import LAYOUTS, SimulationParameters, random_parameters, simulate_frame
+from classes import format_percentages, get_percentages
+from errors import UserInputError, run_command
+from mask import get_class
+from safe_write import refuse_existing, save_array, write_atomically
+from scoring import classification_report, score_labels
 
 # %% Settings - edit here when running top to bottom in Spyder
 REPO = Path(__file__).resolve().parent
@@ -42,6 +40,43 @@ def default_folder(name: str, root: Path = REPO) -> Path:
     return root / "Images" / ("Test" if name.lower().startswith("test") else "Train")
 
 
+def simulate_frames(
+    count: int,
+    seed: int,
+    layout: str = LAYOUT,
+    size: tuple[int, int] = SIZE,
+    params: SimulationParameters | None = None,
+    vary_physics: bool = False,
+    progress: bool = True,
+    library: list[np.ndarray] | None = None,
+    draw_params: Callable[[np.random.Generator], SimulationParameters] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate `count` frames: the one simulation loop of the project.
+
+    Returns images (n, h, w) float32 ADU, truth (n, h, w) uint8 class ids and
+    the deposited cluster charge (n, h, w) float32 ADU. Frame i uses its own
+    generator spawned from `seed`, so it does not depend on `count`. With
+    `vary_physics` each frame draws its own pedestal, noise, gain and
+    intensities (`image_details.random_parameters`), for training robust
+    models; `draw_params` replaces that draw (held-out physics);
+    `library` replaces `Cluster.pkl` (held-out cluster populations).
+    """
+    if count < 1:
+        raise UserInputError(f"--count must be at least 1, not {count}")
+    library = library if library is not None else load_cluster_library()
+    draw_params = draw_params or (random_parameters if vary_physics else None)
+    images = np.empty((count, *size), dtype=np.float32)
+    truth = np.empty((count, *size), dtype=np.uint8)
+    cluster_adu = np.empty((count, *size), dtype=np.float32)
+    seeds = np.random.SeedSequence(seed).spawn(count)
+    for i in tqdm(range(count), desc="simulating", unit="frame", disable=not progress, leave=False):
+        rng = np.random.default_rng(seeds[i])
+        frame_params = draw_params(rng) if draw_params is not None else params
+        frame = simulate_frame(rng, frame_params, layout, size, library)
+        images[i], truth[i], cluster_adu[i] = frame.image, frame.truth, frame.cluster_adu
+    return images, truth, cluster_adu
+
+
 def simulate_dataset(
     count: int,
     seed: int,
@@ -51,24 +86,8 @@ def simulate_dataset(
     vary_physics: bool = False,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate `count` frames.
-
-    Returns images (n, h, w) float32 ADU and truth (n, h, w) uint8 class ids.
-    Frame i uses its own generator spawned from `seed`. With `vary_physics`
-    each frame draws its own pedestal, noise, gain and intensities
-    (`image_details.random_parameters`), for training robust models.
-    """
-    if count < 1:
-        raise UserInputError(f"--count must be at least 1, not {count}")
-    library = load_cluster_library()
-    images = np.empty((count, *size), dtype=np.float32)
-    truth = np.empty((count, *size), dtype=np.uint8)
-    seeds = np.random.SeedSequence(seed).spawn(count)
-    for i in tqdm(range(count), desc="simulating", unit="frame", disable=not progress, leave=False):
-        rng = np.random.default_rng(seeds[i])
-        frame_params = random_parameters(rng) if vary_physics else params
-        frame = simulate_frame(rng, frame_params, layout, size, library)
-        images[i], truth[i] = frame.image, frame.truth
+    """Simulate `count` frames: images (n, h, w) float32 ADU and truth (n, h, w) uint8 (`simulate_frames`)."""
+    images, truth, _ = simulate_frames(count, seed, layout, size, params, vary_physics, progress)
     return images, truth
 
 
@@ -77,45 +96,31 @@ def dataset_paths(folder: Path, name: str) -> tuple[Path, Path]:
     return folder / f"{name}_data.npy", folder / f"{name}_truth.npy"
 
 
-def refuse_existing(paths: list[Path], force: bool) -> None:
-    """Raise `UserInputError` naming the first of `paths` that exists, unless `force`."""
-    existing = [p for p in paths if p.exists()]
-    if existing and not force:
-        raise UserInputError(f"{existing[0]}: exists; use --force to overwrite")
-
-
 def save_dataset(
     images: np.ndarray, truth: np.ndarray, folder: Path, name: str, force: bool = False, png: bool = False
 ) -> list[Path]:
-    """Write NAME_data.npy and NAME_truth.npy (and PNGs); refuse to overwrite unless `force`."""
+    """Write NAME_data.npy and NAME_truth.npy (and PNGs), atomically; refuse to overwrite unless `force`."""
     paths = list(dataset_paths(folder, name))
     refuse_existing(paths, force)
-    folder.mkdir(parents=True, exist_ok=True)
     for path, array in zip(paths, (images, truth)):
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        tmp.replace(path)
+        save_array(path, array, force=True)
     if png:
-        paths += save_pngs(images, truth, folder / f"{name}_png")
+        paths += save_pngs(images, truth, folder / f"{name}_png", force)
     return paths
 
 
-def save_pngs(images: np.ndarray, truth: np.ndarray, folder: Path) -> list[Path]:
-    """One 16-bit grey PNG per frame (ADU, clipped to 0..65535) and one colour PNG of its truth."""
+def save_pngs(images: np.ndarray, truth: np.ndarray, folder: Path, force: bool = False) -> list[Path]:
+    """One 16-bit grey PNG per frame (ADU, clipped to 0..65535) and one colour PNG of its truth, atomically."""
     import cv2
 
-    from mask import mask_to_label
+    from figures import mask_to_label
 
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for i, (image, labels) in enumerate(zip(images, truth)):
-        grey = folder / f"image_{i:04d}.png"
-        label = folder / f"label_{i:04d}.png"
-        cv2.imwrite(str(grey), np.clip(np.rint(image), 0, 65535).astype(np.uint16))
-        rgb = (mask_to_label(labels) * 255).round().astype(np.uint8)
-        cv2.imwrite(str(label), rgb[..., ::-1])
-        written += [grey, label]
+        grey = np.clip(np.rint(image), 0, 65535).astype(np.uint16)
+        rgb = (mask_to_label(labels) * 255).round().astype(np.uint8)[..., ::-1]
+        for path, pixels in ((folder / f"image_{i:04d}.png", grey), (folder / f"label_{i:04d}.png", rgb)):
+            written.append(write_atomically(path, lambda tmp, pixels=pixels: cv2.imwrite(str(tmp), pixels), force))
     return written
 
 
@@ -143,19 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     args = parser.parse_args(argv)
     folder = args.output or default_folder(args.name)
-    try:
-        refuse_existing(list(dataset_paths(folder, args.name)), args.force)
-        images, truth = simulate_dataset(args.count, args.seed, args.layout, tuple(args.size), vary_physics=args.vary_physics)
-        written = save_dataset(images, truth, folder, args.name, force=args.force, png=args.png)
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {written[0]} and {written[1]}" + (f" and {len(written) - 2} PNGs" if args.png else ""))
-    print("class percentages: " + format_percentages(get_percentages(truth)))
-    if args.report:
-        print(threshold_report(images, truth))
-    return 0
 
+    def run() -> None:
+        refuse_existing(dataset_paths(folder, args.name), args.force)
+        images, truth = simulate_dataset(args.count, args.seed, args.layout, tuple(args.size),
+                                         vary_physics=args.vary_physics)
+        written = save_dataset(images, truth, folder, args.name, force=args.force, png=args.png)
+        print(f"wrote {written[0]} and {written[1]}" + (f" and {len(written) - 2} PNGs" if args.png else ""))
+        print("class percentages: " + format_percentages(get_percentages(truth)))
+        if args.report:
+            print(threshold_report(images, truth))
+
+    return run_command(run)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,12 +1,7 @@
-"""The U-Net, its weighted loss, and the input normalisation shared by training and prediction.
+"""The U-Net, its weighted loss, and the named presets of its settings (Keras).
 
-Frames are normalised once per whole frame, before any tiling: the pedestal is
-subtracted and the result divided by the readout noise (both estimated from the
-frame by `mask.robust_background`), so a model does not depend on a detector's
-pedestal or gain. An asinh stretch, linear up to ~50 sigma, then keeps bright
-objects (hundreds of sigmas) in a range convolutions handle well without
-flattening faint charge on top of glowing columns; a gain of 0.1 puts one
-noise sigma at 0.1 and glowing columns near 6.
+The network sees frames normalised by `normalisation.normalise_frames`; that
+module is numpy only, so preparing frames never loads TensorFlow.
 """
 from __future__ import annotations
 
@@ -14,13 +9,10 @@ import keras
 import numpy as np
 from keras import layers, ops, regularizers
 
-from mask import N_CLASSES, UserInputError, robust_background
+from classes import N_CLASSES
+from errors import UserInputError
 
 # %% Settings - edit here when running top to bottom in Spyder
-ASINH_SCALE = 50.0
-INPUT_GAIN = 0.1
-NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE, "gain": INPUT_GAIN}
-
 PRESETS: dict[str, dict] = {
     "original": dict(
         depth=4, base_filters=32, dropout=0.18, activation="elu", reg=0.01, optimizer="adadelta", weighting="inverse"
@@ -29,26 +21,6 @@ PRESETS: dict[str, dict] = {
         depth=3, base_filters=16, dropout=0.0, activation="elu", reg=0.0, optimizer="adam", weighting="none"
     ),
 }
-
-
-# %% Normalisation
-def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> np.ndarray:
-    """Robust standardisation of each whole frame, then an asinh stretch.
-
-    images : (h, w) or (n, h, w) ADU, NaN allowed (ignored by the statistics,
-        set to 0 in the output). Returns float32 of the same shape.
-    """
-    normalisation = normalisation or NORMALISATION
-    if normalisation.get("method") != "robust-asinh":
-        raise UserInputError(f"unknown normalisation {normalisation.get('method')!r}")
-    scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
-    images = np.asarray(images, dtype=np.float32)
-    pedestal, sigma = robust_background(images)
-    sigma = np.where(sigma > 0, sigma, 1.0).astype(np.float32)
-    standard = (images - pedestal) / sigma
-    gain = float(normalisation.get("gain", 1.0))
-    out = gain * scale * np.arcsinh(standard / scale)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
 # %% Loss
@@ -83,6 +55,21 @@ def weighted_categorical_crossentropy(weights) -> WeightedCategoricalCrossentrop
 
 
 # %% Model
+def conv_block(x, filters: int, activation: str, regulariser, dropout: float, dilation_rate: int):
+    """Two 3x3 convolutions (he_normal, L2 `regulariser`), with dropout between them."""
+    conv = dict(
+        padding="same",
+        activation=activation,
+        kernel_initializer="he_normal",
+        kernel_regularizer=regulariser,
+        dilation_rate=dilation_rate,
+    )
+    x = layers.Conv2D(filters, 3, **conv)(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    return layers.Conv2D(filters, 3, **conv)(x)
+
+
 def unet(
     pretrained_weights: str | None = None,
     input_size: tuple = (None, None, 1),
@@ -109,32 +96,20 @@ def unet(
     if depth < 1:
         raise UserInputError(f"depth must be at least 1, not {depth}")
     regulariser = regularizers.L2(reg) if reg else None
-
-    def conv_block(x, filters):
-        conv = dict(
-            padding="same",
-            activation=activation,
-            kernel_initializer="he_normal",
-            kernel_regularizer=regulariser,
-            dilation_rate=dilation_rate,
-        )
-        x = layers.Conv2D(filters, 3, **conv)(x)
-        if dropout:
-            x = layers.Dropout(dropout)(x)
-        return layers.Conv2D(filters, 3, **conv)(x)
+    conv = dict(activation=activation, regulariser=regulariser, dropout=dropout, dilation_rate=dilation_rate)
 
     inputs = keras.Input(shape=input_size, name="normalised_frame")
     x = inputs
     skips = []
     for level in range(depth):
-        x = conv_block(x, base_filters * 2**level)
+        x = conv_block(x, base_filters * 2**level, **conv)
         skips.append(x)
         x = layers.MaxPooling2D(2)(x)
-    x = conv_block(x, base_filters * 2**depth)
+    x = conv_block(x, base_filters * 2**depth, **conv)
     for level in reversed(range(depth)):
         x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, padding="same")(x)
         x = layers.Concatenate()([x, skips[level]])
-        x = conv_block(x, base_filters * 2**level)
+        x = conv_block(x, base_filters * 2**level, **conv)
     outputs = layers.Conv2D(N_CLASSES, 1, activation="softmax", name="class_probabilities")(x)
     model = keras.Model(inputs, outputs, name="unet")
     if isinstance(optimizer, str):

@@ -4,7 +4,8 @@ import pytest
 from scipy import ndimage
 
 import augmentation
-from mask import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, UserInputError
+from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from errors import UserInputError
 
 PEDESTAL_ADU = 8800.0
 STEP_ADU = 1000.0

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 import benchmark
+import benchmark_speed
+import cluster_metrics
 import load_model
-from mask import BACKGROUND, CLASS_NAMES, CLUSTER, HOT_PIXEL, get_mask
+import normalisation
+import segmenter
+from classes import BACKGROUND, CLASS_NAMES, CLUSTER, HOT_PIXEL
+from mask import get_mask
 
 
 def test_cluster_objects_counts_found_missed_merged_and_fake_clusters():
@@ -28,7 +33,7 @@ def test_cluster_objects_counts_found_missed_merged_and_fake_clusters():
     prediction[28, 5] = CLUSTER  # a fake
     image[28, 5] += 7.0
 
-    objects = benchmark.cluster_objects(image, truth, charge, prediction)
+    objects = cluster_metrics.cluster_objects(image, truth, charge, prediction)
 
     np.testing.assert_allclose(objects["charge_adu"], [200.0, 30.0, 120.0, 25.0])
     assert objects["found"].tolist() == [True, False, True, True]
@@ -49,7 +54,7 @@ def test_cluster_summary_bins_add_up():
         }
         for _ in range(4)
     ]
-    summary = benchmark.cluster_summary(objects)
+    summary = cluster_metrics.cluster_summary(objects)
     assert summary["true_clusters"] == 24 == sum(b["true"] for b in summary["bins"])
     assert summary["found"] == sum(b["found"] for b in summary["bins"])
     assert summary["fake_clusters"] == 4 and summary["fake_per_frame"] == 1.0
@@ -58,29 +63,20 @@ def test_cluster_summary_bins_add_up():
 
 def test_efficiency_threshold_interpolates_in_log_charge():
     edges = np.array([10.0, 100.0, 1000.0, 10000.0])
-    charge, how = benchmark.efficiency_threshold(edges, [10, 10, 10], [5, 8, 10])
+    charge, how = cluster_metrics.efficiency_threshold(edges, [10, 10, 10], [5, 8, 10])
     assert how == "interpolated" and charge == pytest.approx(1000.0)
-    assert benchmark.efficiency_threshold(edges, [10, 10, 10], [9, 10, 10]) == (10.0, "below the first bin")
-    assert benchmark.efficiency_threshold(edges, [10, 10, 10], [10, 10, 5]) == (None, "not reached")
+    assert cluster_metrics.efficiency_threshold(edges, [10, 10, 10], [9, 10, 10]) == (10.0, "below the first bin")
+    assert cluster_metrics.efficiency_threshold(edges, [10, 10, 10], [10, 10, 5]) == (None, "not reached")
     # a bin with too few clusters to judge is left out
-    charge, how = benchmark.efficiency_threshold(edges, [10, 10, 2], [5, 10, 0])
+    charge, how = cluster_metrics.efficiency_threshold(edges, [10, 10, 2], [5, 10, 0])
     assert how == "interpolated" and 10 < charge < 1000
 
 
 def test_per_pixel_loop_equals_get_mask():
     images, _, _ = benchmark.simulate_test_set(1, 3, "banded")  # seed 3 has glowing columns
-    looped = benchmark.get_mask_per_pixel(images)
+    looped = benchmark_speed.get_mask_per_pixel(images)
     assert np.array_equal(looped, get_mask(images))
     assert np.all(looped.reshape(-1, 4).sum(axis=0) > 0)
-
-
-def test_test_sets_are_the_simulator_data_sets():
-    from image_simulation import simulate_dataset
-
-    images, truth, charge = benchmark.simulate_test_set(2, 5, "mixed")
-    expected_images, expected_truth = simulate_dataset(2, 5, "mixed", progress=False)
-    assert np.array_equal(images, expected_images) and np.array_equal(truth, expected_truth)
-    assert np.all(charge[truth == CLUSTER] > 0) and np.all(charge[truth == BACKGROUND] < 20)
 
 
 def test_missing_model_is_a_one_line_error(tmp_path, capsys):
@@ -103,12 +99,12 @@ def quick_report(tmp_path_factory):
     """A reduced --quick run with a tiny model, the shipped model absent, one training preset timed."""
     import models
     from image_simulation import simulate_dataset
-    from mask import to_one_hot
+    from classes import to_one_hot
 
     folder = tmp_path_factory.mktemp("benchmark")
     images, truth = simulate_dataset(4, 3, progress=False)
     model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
-    model.fit(models.normalise_frames(images)[..., None], to_one_hot(truth), epochs=1, batch_size=2, verbose=0)
+    model.fit(normalisation.normalise_frames(images)[..., None], to_one_hot(truth), epochs=1, batch_size=2, verbose=0)
     model_path = folder / "m.keras"
     model.save(model_path)
     load_model.card_path(model_path).write_text(json.dumps({"depth": 2}))
@@ -117,8 +113,8 @@ def quick_report(tmp_path_factory):
     argv += ["--frames", "3", "--train-frames", "2", "--inference-size", "512"]
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
-        patch.setattr(load_model, "DEFAULT_MODEL", folder / "absent.keras")
-        patch.setattr(benchmark, "TRAIN_PRESETS", ("default",))
+        patch.setattr(segmenter, "DEFAULT_MODEL", folder / "absent.keras")
+        patch.setattr(benchmark_speed, "TRAIN_PRESETS", ("default",))
         status = benchmark.main(argv)
     return status, output, stdout.getvalue()
 

@@ -3,8 +3,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import load_dataset as L
-from mask import CLASS_NAMES, CLUSTER, HOT_PIXEL, UserInputError
+import fits_io
+import object_search
+import safe_write
+import tiling
+from classes import CLASS_NAMES, CLUSTER, HOT_PIXEL
+from errors import UserInputError
 
 
 def frame(shape, seed=0):
@@ -20,7 +24,7 @@ def assert_one_line_naming(exc_info, path):
 @pytest.mark.parametrize("shape", [(1000, 1500), (301, 517), (17, 33), (4096, 4096), (256, 2050)])
 def test_sections_cover_every_pixel_once_away_from_tile_edges(shape):
     tile, margin, multiple = 256, 32, 8
-    layout = L.plan_sections(shape, tile, margin, multiple)
+    layout = tiling.plan_sections(shape, tile, margin, multiple)
     for size, window, starts, cuts in (
         (shape[0], layout.window[0], layout.row_starts, layout.row_cuts),
         (shape[1], layout.window[1], layout.col_starts, layout.col_cuts),
@@ -34,32 +38,32 @@ def test_sections_cover_every_pixel_once_away_from_tile_edges(shape):
             assert i == len(starts) - 1 or start + window - cuts[i + 1] >= margin
     if shape == (4096, 4096):
         assert layout.model_pixels / (4096 * 4096) <= (tile / (tile - 2 * margin)) ** 2
-        default = L.plan_sections(shape, L.TILE_SIZE_PX, L.MARGIN_PX, multiple)
+        default = tiling.plan_sections(shape, tiling.TILE_SIZE_PX, tiling.MARGIN_PX, multiple)
         assert default.model_pixels / (4096 * 4096) < 1.2
 
 
 def test_sections_round_trip_for_a_frame_no_multiple_of_the_tile():
     image = frame((301, 517))
-    layout = L.plan_sections(image.shape, 128, 16, 8)
-    sections = L.frame_to_sections(image, layout)
+    layout = tiling.plan_sections(image.shape, 128, 16, 8)
+    sections = tiling.frame_to_sections(image, layout)
     assert sections.shape == (len(layout), *layout.window)
-    assert np.array_equal(L.images_small2big(sections, layout), image)
+    assert np.array_equal(tiling.images_small2big(sections, layout), image)
     probabilities = np.stack([sections] * 4, axis=-1)
-    assert L.images_small2big(probabilities, layout).shape == (301, 517, 4)
+    assert tiling.images_small2big(probabilities, layout).shape == (301, 517, 4)
 
 
 def test_frame_smaller_than_a_tile_is_one_padded_section():
-    layout = L.plan_sections((20, 37), 256, 32, 8)
+    layout = tiling.plan_sections((20, 37), 256, 32, 8)
     assert len(layout) == 1 and layout.window == (24, 40)
     image = frame((20, 37))
-    assert np.array_equal(L.images_small2big(L.frame_to_sections(image, layout), layout), image)
+    assert np.array_equal(tiling.images_small2big(tiling.frame_to_sections(image, layout), layout), image)
 
 
 def test_bad_tile_settings_are_refused():
     with pytest.raises(UserInputError, match="multiple of 8"):
-        L.plan_sections((100, 100), 100, 8, 8)
+        tiling.plan_sections((100, 100), 100, 8, 8)
     with pytest.raises(UserInputError):
-        L.plan_sections((100, 100), 64, 32, 8)
+        tiling.plan_sections((100, 100), 64, 32, 8)
 
 
 # %% Reading FITS
@@ -68,11 +72,11 @@ def test_float_frame_with_nan_and_inf_is_masked_and_counted(tmp_path):
     data[3, 4], data[10, 11], data[20, 30] = np.nan, np.inf, -np.inf
     path = tmp_path / "float.fits"
     fits.PrimaryHDU(data).writeto(path)
-    read = L.process_fits(path)
+    read = fits_io.process_fits(path)
     assert read.data.dtype == np.float32 and read.data.shape == (40, 70)
     assert read.n_masked == 3 and np.isnan(read.data[read.masked]).all()
     assert np.array_equal(read.data[~read.masked], data[np.isfinite(data)])
-    normalised = L.process_fits(path, normalise=True).normalised
+    normalised = fits_io.process_fits(path, normalise=True).normalised
     assert np.isfinite(normalised).all() and abs(float(np.median(normalised))) < 0.1
 
 
@@ -81,7 +85,7 @@ def test_integer_frame_with_bzero_bscale_and_blank(tmp_path):
     path = tmp_path / "uint16.fits"
     fits.PrimaryHDU(adu).writeto(path)
     assert fits.getheader(path)["BZERO"] == 32768
-    assert np.array_equal(L.process_fits(path).data, adu.astype(np.float32))
+    assert np.array_equal(fits_io.process_fits(path).data, adu.astype(np.float32))
 
     stored = np.random.default_rng(2).integers(-3000, 3000, (30, 50)).astype(np.int16)
     stored[0, :5] = -32768
@@ -89,7 +93,7 @@ def test_integer_frame_with_bzero_bscale_and_blank(tmp_path):
     hdu.header.update(BZERO=10000.0, BSCALE=2.0, BLANK=-32768)
     path = tmp_path / "scaled.fits"
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
-    read = L.process_fits(path)
+    read = fits_io.process_fits(path)
     assert read.hdu_index == 1 and read.hdu_name == "SCI" and read.n_masked == 5
     good = stored != -32768
     assert np.array_equal(read.data[good], stored[good] * 2.0 + 10000.0)
@@ -100,12 +104,12 @@ def test_hdu_by_default_index_and_name(tmp_path):
     first, second = fits.ImageHDU(frame((20, 30)), name="AMP1"), fits.ImageHDU(frame((24, 30), 1), name="AMP2")
     path = tmp_path / "amps.fits"
     fits.HDUList([fits.PrimaryHDU(), table, first, second]).writeto(path)
-    assert L.process_fits(path).hdu_name == "AMP1"
-    assert L.process_fits(path, hdu="amp2").data.shape == (24, 30)
-    assert L.process_fits(path, hdu=3).hdu_name == "AMP2"
+    assert fits_io.process_fits(path).hdu_name == "AMP1"
+    assert fits_io.process_fits(path, hdu="amp2").data.shape == (24, 30)
+    assert fits_io.process_fits(path, hdu=3).hdu_name == "AMP2"
     for bad in (1, 7, "AMP9"):
         with pytest.raises(UserInputError) as info:
-            L.process_fits(path, hdu=bad)
+            fits_io.process_fits(path, hdu=bad)
         assert_one_line_naming(info, path)
 
 
@@ -115,12 +119,12 @@ def test_cube_planes(tmp_path, compressed):
     path = tmp_path / "cube.fits"
     image = fits.CompImageHDU(cube) if compressed else fits.ImageHDU(cube)
     fits.HDUList([fits.PrimaryHDU(), image]).writeto(path)
-    assert L.fits_planes(path) == [0, 1, 2]
-    assert np.array_equal(L.process_fits(path, plane=1).data, cube[1])
-    assert np.array_equal(L.process_fits(path, plane=2, region="[5:20,3:19]").data, cube[2, 2:19, 4:20])
+    assert fits_io.fits_planes(path) == [0, 1, 2]
+    assert np.array_equal(fits_io.process_fits(path, plane=1).data, cube[1])
+    assert np.array_equal(fits_io.process_fits(path, plane=2, region="[5:20,3:19]").data, cube[2, 2:19, 4:20])
     for plane in (None, 3):
         with pytest.raises(UserInputError, match="plane"):
-            L.process_fits(path, plane=plane)
+            fits_io.process_fits(path, plane=plane)
 
 
 def test_region_trims_overscan(tmp_path):
@@ -129,13 +133,13 @@ def test_region_trims_overscan(tmp_path):
     hdu.header["DATASEC"] = "[11:60,5:40]"
     path = tmp_path / "overscan.fits"
     hdu.writeto(path)
-    read = L.process_fits(path, region="DATASEC")
+    read = fits_io.process_fits(path, region="DATASEC")
     assert read.region == (4, 40, 10, 60) and np.array_equal(read.data, data[4:40, 10:60])
     assert read.region_text == "[11:60,5:40]" and read.image_shape == (40, 70)
-    assert L.process_fits(path, region="[*,1:20]").data.shape == (20, 70)
+    assert fits_io.process_fits(path, region="[*,1:20]").data.shape == (20, 70)
     for bad in ("[0:10,1:20]", "[1:80,1:20]", "rows 1 to 5", "TRIMSEC"):
         with pytest.raises(UserInputError):
-            L.process_fits(path, region=bad)
+            fits_io.process_fits(path, region=bad)
 
 
 def write_bad_file(tmp_path, kind):
@@ -166,7 +170,7 @@ BAD_KINDS = ("truncated", "corrupt", "no_image", "all_nan", "too_small", "missin
 def test_bad_files_raise_one_line_naming_the_file(tmp_path, kind):
     path = write_bad_file(tmp_path, kind)
     with pytest.raises(UserInputError) as info:
-        L.process_fits(path)
+        fits_io.process_fits(path)
     assert_one_line_naming(info, path)
 
 
@@ -179,11 +183,11 @@ def test_segmentation_fits_carries_header_and_legend(tmp_path):
     hdu.header["DATASEC"] = "[11:60,1:40]"
     source = tmp_path / "source.fits"
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(source)
-    read = L.process_fits(source, region="DATASEC")
+    read = fits_io.process_fits(source, region="DATASEC")
     classes = np.zeros(read.data.shape, np.uint8)
     classes[:, :5] = HOT_PIXEL
     target = tmp_path / "out" / "source_segmentation.fits"
-    L.write_segmentation_fits(target, read, classes, {"SEGMODEL": ("m.keras", "model file")})
+    fits_io.write_segmentation_fits(target, read, classes, {"SEGMODEL": ("m.keras", "model file")})
     with fits.open(target) as written:
         header, class_map = written[0].header, written[0].data
         assert class_map.dtype == np.uint8 and class_map.shape == (40, 70)
@@ -194,8 +198,8 @@ def test_segmentation_fits_carries_header_and_legend(tmp_path):
         assert header["SEGPCT2"] == pytest.approx(10.0) and header["SEGMODEL"] == "m.keras"
         assert "BZERO" not in header and "BLANK" not in header and written[0].verify_checksum() == 1
     with pytest.raises(UserInputError, match="exists"):
-        L.write_segmentation_fits(target, read, classes)
-    L.write_segmentation_fits(target, read, classes, force=True)
+        fits_io.write_segmentation_fits(target, read, classes)
+    fits_io.write_segmentation_fits(target, read, classes, force=True)
 
 
 def test_interrupted_write_leaves_no_file(tmp_path):
@@ -206,11 +210,11 @@ def test_interrupted_write_leaves_no_file(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        L.write_atomically(target, write_half)
+        safe_write.write_atomically(target, write_half)
     assert list(tmp_path.iterdir()) == []
     target.write_bytes(b"old")
     with pytest.raises(KeyboardInterrupt):
-        L.write_atomically(target, write_half, force=True)
+        safe_write.write_atomically(target, write_half, force=True)
     assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
 
 
@@ -219,11 +223,11 @@ def test_check_one_object_lists_sections_in_frame_coordinates(tmp_path):
     class_map = np.zeros((300, 520), np.uint8)
     class_map[10:14, 20:23] = CLUSTER
     class_map[280:290, 515:520] = CLUSTER
-    found = L.check_one_object(image, class_map, "cluster", output=tmp_path, stem="f", max_figures=1, show=False)
+    found = object_search.check_one_object(image, class_map, "cluster", output=tmp_path, stem="f", max_figures=1, show=False)
     assert found == [
         {"rows": (0, 256), "columns": (0, 256), "pixels": 12},
         {"rows": (256, 300), "columns": (512, 520), "pixels": 50},
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["f_cluster_r00000_c00000.png"]
-    assert "rows 256:300, columns 512:520: 50 px of cluster" in L.format_sections(found, CLUSTER)
-    assert L.check_one_object(image, class_map, "hot pixel", show=False) == []
+    assert "rows 256:300, columns 512:520: 50 px of cluster" in object_search.format_sections(found, CLUSTER)
+    assert object_search.check_one_object(image, class_map, "hot pixel", show=False) == []

@@ -5,13 +5,15 @@ import pickle
 import numpy as np
 import pytest
 
+import cluster_library
 import image_details as details
-from mask import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, UserInputError
+from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from errors import UserInputError
 
 
 @pytest.fixture(scope="module")
 def library():
-    return details.load_cluster_library()
+    return cluster_library.load_cluster_library()
 
 
 def test_frame_has_requested_shape_and_dtypes(library):
@@ -103,7 +105,7 @@ def test_dark_current_is_poisson_in_electrons():
 
 
 def test_library_statistics_match_the_original_library(library):
-    stats = details.library_statistics(library)
+    stats = cluster_library.library_statistics(library)
     assert stats["stamps"] == 803
     assert 8 <= stats["median_height_px"] <= 14 and 8 <= stats["median_width_px"] <= 14
     assert 60 <= stats["median_nonzero_px"] <= 100
@@ -113,7 +115,7 @@ def test_library_statistics_match_the_original_library(library):
 
 
 def test_library_is_regenerated_identically_from_its_seed(library):
-    fresh = details.make_cluster_library(details.LIBRARY_SIZE, details.LIBRARY_SEED)
+    fresh = cluster_library.make_cluster_library(cluster_library.LIBRARY_SIZE, cluster_library.LIBRARY_SEED)
     assert len(fresh) == len(library)
     assert all(np.array_equal(a, b) for a, b in zip(fresh, library))
 
@@ -130,7 +132,7 @@ def test_malicious_pickle_is_refused_and_not_executed(tmp_path):
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps([np.ones((2, 2)), exploit]))
     with pytest.raises(UserInputError, match="evil.pkl"):
-        details.load_cluster_library(path)
+        cluster_library.load_cluster_library(path)
     assert not marker.exists()
 
 
@@ -138,10 +140,10 @@ def test_library_of_wrong_content_is_refused(tmp_path):
     path = tmp_path / "ints.pkl"
     path.write_bytes(pickle.dumps([np.ones((3,), np.float32)]))
     with pytest.raises(UserInputError, match="2-D float"):
-        details.load_cluster_library(path)
+        cluster_library.load_cluster_library(path)
     path.write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(UserInputError):
-        details.load_cluster_library(path)
+        cluster_library.load_cluster_library(path)
 
 
 def test_library_cli_refuses_to_overwrite(tmp_path, capsys):

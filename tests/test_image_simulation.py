@@ -2,6 +2,7 @@
 import numpy as np
 
 import image_simulation as sim
+from classes import BACKGROUND, CLUSTER
 from load_dataset import load_npy_pair
 
 
@@ -63,3 +64,10 @@ def test_varied_physics_changes_pedestal_between_frames():
 def test_bad_count_is_a_one_line_error(tmp_path, capsys):
     assert sim.main(["--count", "0", "--output", str(tmp_path)]) == 1
     assert capsys.readouterr().err.startswith("error:")
+
+
+def test_simulate_frames_gives_the_deposited_charge_of_the_truth():
+    images, truth, charge = sim.simulate_frames(2, 5, "mixed", progress=False)
+    expected_images, expected_truth = sim.simulate_dataset(2, 5, "mixed", progress=False)
+    assert np.array_equal(images, expected_images) and np.array_equal(truth, expected_truth)
+    assert np.all(charge[truth == CLUSTER] > 0) and np.all(charge[truth == BACKGROUND] < 20)

@@ -4,8 +4,10 @@ import json
 import numpy as np
 import pytest
 
+import labelme_io
 import load_dataset as L
-from mask import N_CLASSES, UserInputError
+from classes import N_CLASSES
+from errors import UserInputError
 
 
 def test_inverse_weights_formula():
@@ -55,12 +57,12 @@ def test_labelme_round_trip(tmp_path):
     class_map[5:11, 30:37] = 3
     class_map[25:31, 40:44] = 3
     path = tmp_path / "frame.json"
-    path.write_text(json.dumps(L.class_map_to_labelme(class_map)))
-    assert np.array_equal(L.labelme_to_class_map(path), class_map)
+    path.write_text(json.dumps(labelme_io.class_map_to_labelme(class_map)))
+    assert np.array_equal(labelme_io.labelme_to_class_map(path), class_map)
 
 
 def test_labelme_unknown_label_is_refused(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"imageHeight": 5, "imageWidth": 5, "shapes": [{"label": "dragon", "points": [[1, 1]], "shape_type": "point"}]}))
     with pytest.raises(UserInputError, match="bad.json"):
-        L.labelme_to_class_map(path)
+        labelme_io.labelme_to_class_map(path)

@@ -7,9 +7,11 @@ from astropy.io import fits
 
 import load_model as M
 import models
+import normalisation
 from image_details import simulate_frame
 from image_simulation import simulate_dataset
-from mask import BACKGROUND, UserInputError
+from classes import BACKGROUND
+from errors import UserInputError
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,7 @@ def model_path(tmp_path_factory):
     """A tiny U-Net (depth 2), fitted one epoch on a few simulated 64 x 64 frames, saved with its card."""
     images, truth = simulate_dataset(8, 0, size=(64, 64), progress=False)
     model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
-    model.fit(models.normalise_frames(images)[..., None], np.eye(4, dtype=np.float32)[truth], epochs=1, verbose=0)
+    model.fit(normalisation.normalise_frames(images)[..., None], np.eye(4, dtype=np.float32)[truth], epochs=1, verbose=0)
     path = tmp_path_factory.mktemp("model") / "m.keras"
     model.save(path)
     M.card_path(path).write_text(json.dumps({"depth": 2}))
@@ -36,7 +38,7 @@ def simulated(shape, seed=1):
 # %% Python API
 def test_tiled_prediction_agrees_with_the_whole_frame(model):
     image = simulated((1000, 1500))
-    whole = np.argmax(M.predict_normalised(model, models.normalise_frames(image)[None])[0], axis=-1)
+    whole = np.argmax(M.predict_normalised(model, normalisation.normalise_frames(image)[None])[0], axis=-1)
     tiled = M.segment_frame(model, image, tile_px=256, margin_px=32, batch_size=4)
     assert tiled.shape == image.shape and tiled.dtype == np.uint8
     assert len(np.unique(whole)) > 1
@@ -64,7 +66,7 @@ def test_segment_frame_smaller_than_a_tile_and_refuses_all_nan(model):
 def test_bfloat16_copy_gives_nearly_the_same_classes(model):
     image = simulated((200, 300))
     fast = M.with_precision(model, "bfloat16")
-    assert M.with_precision(model, "float32") is model and fast.ccd_card["precision"] == "bfloat16"
+    assert M.with_precision(model, "float32") is model and fast.card["precision"] == "bfloat16"
     assert np.mean(M.segment_frame(fast, image) == M.segment_frame(model, image)) > 0.98
     with pytest.raises(UserInputError, match="precision"):
         M.with_precision(model, "int8")

@@ -2,13 +2,19 @@
 import numpy as np
 import pytest
 
+import classes
+import errors
+import cluster_library
+import figures
 import image_details as details
 import mask
+import normalisation
+import scoring
 
 
 @pytest.fixture(scope="module")
 def library():
-    return details.load_cluster_library()
+    return cluster_library.load_cluster_library()
 
 
 def test_thresholds_reproduce_truth_on_noise_free_frames(library):
@@ -40,30 +46,30 @@ def test_thresholds_follow_simulation_parameters(library):
 
 def test_mask_is_one_hot_and_argmax_inverts_it():
     ids = np.random.default_rng(0).integers(0, 4, (3, 8, 9)).astype(np.uint8)
-    one_hot = mask.to_one_hot(ids)
+    one_hot = classes.to_one_hot(ids)
     assert one_hot.shape == (3, 8, 9, 4) and np.all(one_hot.sum(-1) == 1)
-    assert np.array_equal(mask.get_max_in_mask(one_hot), ids)
+    assert np.array_equal(classes.get_max_in_mask(one_hot), ids)
     images = np.full((2, 5, 5), 8800.0, np.float32)
     assert mask.get_mask(images).shape == (2, 5, 5, 4)
 
 
 def test_colours_names_and_one_object_labels():
     ids = np.array([[0, 1], [2, 3]], np.uint8)
-    rgb = mask.mask_to_label(ids)
+    rgb = figures.mask_to_label(ids)
     assert np.allclose(rgb[1, 1], (1.0, 0.2, 0.2)) and np.allclose(rgb[0, 1], (0.35, 1.0, 0.25))
-    only = mask.mask_to_label_one_object(ids, "hot pixel")
+    only = figures.mask_to_label_one_object(ids, "hot pixel")
     assert np.allclose(only[1, 0], (0.0, 0.5, 1.0)) and np.allclose(only[1, 1], 0)
-    assert mask.class_id("hot_pixel") == mask.HOT_PIXEL and mask.class_id("Cluster") == mask.CLUSTER
-    with pytest.raises(mask.UserInputError):
-        mask.class_id("muon")
+    assert classes.class_id("hot_pixel") == classes.HOT_PIXEL and classes.class_id("Cluster") == classes.CLUSTER
+    with pytest.raises(errors.UserInputError):
+        classes.class_id("muon")
 
 
 def test_statistics_and_percentages():
     ids = np.array([0, 0, 0, 1, 3, 3, 3, 3], np.uint8)
-    assert mask.statistics(ids).tolist() == [3, 1, 0, 4]
-    assert mask.get_percentages(ids).tolist() == [37.5, 12.5, 0.0, 50.0]
-    probabilities = mask.to_one_hot(ids) * 0.7 + 0.075
-    assert mask.percentage_result(probabilities).tolist() == [37.5, 12.5, 0.0, 50.0]
+    assert classes.statistics(ids).tolist() == [3, 1, 0, 4]
+    assert classes.get_percentages(ids).tolist() == [37.5, 12.5, 0.0, 50.0]
+    probabilities = classes.to_one_hot(ids) * 0.7 + 0.075
+    assert classes.get_percentages(probabilities).tolist() == [37.5, 12.5, 0.0, 50.0]
 
 
 def test_scores_agree_with_scikit_learn():
@@ -72,14 +78,14 @@ def test_scores_agree_with_scikit_learn():
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 4, 5000).astype(np.uint8)
     prediction = np.where(rng.uniform(size=5000) < 0.7, truth, rng.integers(0, 4, 5000)).astype(np.uint8)
-    scores = mask.score_labels(prediction, truth)
+    scores = scoring.score_labels(prediction, truth)
     p, r, f, s = precision_recall_fscore_support(truth, prediction, labels=[0, 1, 2, 3])
-    for cid, name in enumerate(mask.CLASS_NAMES):
+    for cid, name in enumerate(classes.CLASS_NAMES):
         assert scores[name]["precision"] == pytest.approx(p[cid])
         assert scores[name]["recall"] == pytest.approx(r[cid])
         assert scores[name]["f1"] == pytest.approx(f[cid])
         assert scores[name]["support"] == s[cid]
-    assert "hot pixel" in mask.classification_report(prediction, truth)
+    assert "hot pixel" in scoring.classification_report(prediction, truth)
 
 
 def test_labelling_is_vectorised_fast(library):
@@ -96,7 +102,7 @@ def test_visualize_label_writes_png(tmp_path):
     ids = np.zeros((32, 32), np.uint8)
     ids[3:9, 3:9] = 3
     path = tmp_path / "figure.png"
-    mask.visualize_label(image, ids, mask.to_one_hot(ids), path=path, title="t")
+    figures.visualize_label(image, ids, classes.to_one_hot(ids), path=path, title="t")
     assert path.stat().st_size > 1000
 
 
@@ -105,7 +111,7 @@ def test_background_estimate_is_not_pulled_by_glowing_columns(library):
     rng = np.random.default_rng(21)
     frames = np.stack([details.simulate_frame(rng, params, library=library).image for _ in range(4)])
     frames[0, :5, :5] = np.nan
-    pedestal, sigma = mask.robust_background(frames)
+    pedestal, sigma = normalisation.robust_background(frames)
     assert pedestal.shape == (4, 1, 1)
     assert np.all(np.abs(pedestal - params.pedestal_adu) < 1.5)
     assert np.all(np.abs(sigma - params.noise_sigma_adu) < 1.0)
@@ -123,13 +129,13 @@ def test_hysteresis_grows_from_seeds_only():
 
 def test_display_reduction_keeps_small_objects_and_priority():
     ids = np.zeros((8, 8), np.uint8)
-    ids[0, 0] = mask.CLUSTER
-    ids[0, 1] = mask.HOT_PIXEL
-    ids[5, 5] = mask.GLOWING
-    ids[6, 6] = mask.CLUSTER
-    reduced = mask.reduce_for_display(ids, 4, labels=True)
-    assert reduced.tolist() == [[mask.HOT_PIXEL, 0], [0, mask.CLUSTER]]
+    ids[0, 0] = classes.CLUSTER
+    ids[0, 1] = classes.HOT_PIXEL
+    ids[5, 5] = classes.GLOWING
+    ids[6, 6] = classes.CLUSTER
+    reduced = figures.reduce_for_display(ids, 4, labels=True)
+    assert reduced.tolist() == [[classes.HOT_PIXEL, 0], [0, classes.CLUSTER]]
     image = np.zeros((5, 5), np.float32)
     image[4, 4] = 9.0
-    assert mask.reduce_for_display(image, 2, labels=False).shape == (3, 3)
-    assert mask.reduce_for_display(image, 2, labels=False)[2, 2] == 9.0
+    assert figures.reduce_for_display(image, 2, labels=False).shape == (3, 3)
+    assert figures.reduce_for_display(image, 2, labels=False)[2, 2] == 9.0

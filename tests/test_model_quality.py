@@ -4,6 +4,7 @@ import pytest
 
 import load_model
 import mask
+import scoring
 from image_simulation import simulate_dataset
 
 QUALITY_BAR = {"cluster": 0.85, "hot pixel": 0.98, "glowing": 0.99, "background": 0.99}
@@ -17,17 +18,17 @@ def shipped():
 @pytest.mark.parametrize("layout, seed", [("mixed", 900), ("banded", 901)])
 def test_shipped_model_meets_the_quality_bar(shipped, layout, seed):
     images, truth = simulate_dataset(16, seed, layout=layout, progress=False)
-    scores = mask.score_labels(load_model.predict_classes(shipped, images), truth)
+    scores = scoring.score_labels(load_model.predict_classes(shipped, images), truth)
     for name, floor in QUALITY_BAR.items():
         assert scores[name]["f1"] >= floor, (layout, name, scores[name])
-    rule = mask.score_labels(mask.rule_labels(images), truth)
+    rule = scoring.score_labels(mask.rule_labels(images), truth)
     assert scores["cluster"]["f1"] > rule["cluster"]["f1"] + 0.03
 
 
 def test_shipped_model_is_small_and_has_its_card(shipped):
     assert load_model.DEFAULT_MODEL.stat().st_size < 15 * 2**20
-    assert shipped.ccd_card["normalisation"]["method"] == "robust-asinh"
-    assert shipped.ccd_card["test"]["scores"]["cluster"]["f1"] > 0.85
+    assert shipped.card["normalisation"]["method"] == "robust-asinh"
+    assert shipped.card["test"]["scores"]["cluster"]["f1"] > 0.85
 
 
 def test_predict_classes_keeps_any_frame_shape(shipped):

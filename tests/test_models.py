@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 import models
+import normalisation
+from errors import UserInputError
 
 
 def test_weighted_loss_matches_formula():
@@ -42,7 +44,7 @@ def test_original_preset_has_the_original_architecture():
     assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers) == 4
     assert any(isinstance(layer, keras.layers.Dropout) and layer.rate == pytest.approx(0.18) for layer in model.layers)
     assert type(model.optimizer).__name__ == "Adadelta"
-    with pytest.raises(models.UserInputError):
+    with pytest.raises(UserInputError):
         models.build_preset("huge")
 
 
@@ -50,16 +52,16 @@ def test_normalisation_ignores_pedestal_and_gain():
     rng = np.random.default_rng(0)
     frame = rng.normal(8800, 19, (64, 64)).astype(np.float32)
     frame[10:14, 10:14] += 500
-    a = models.normalise_frames(frame)
-    b = models.normalise_frames(frame * 2.5 - 3000)
+    a = normalisation.normalise_frames(frame)
+    b = normalisation.normalise_frames(frame * 2.5 - 3000)
     assert np.allclose(a, b, rtol=1e-3, atol=1e-2)
-    gain = models.NORMALISATION["gain"]
+    gain = normalisation.NORMALISATION["gain"]
     assert abs(np.median(a)) < 0.05 * gain and np.median(np.abs(a)) == pytest.approx(0.6745 * gain, rel=0.1)
 
 
 def test_normalisation_survives_nan_and_constant_frames():
     frame = np.full((16, 16), 100.0, np.float32)
-    assert np.all(models.normalise_frames(frame) == 0)
+    assert np.all(normalisation.normalise_frames(frame) == 0)
     frame[0, 0] = np.nan
-    out = models.normalise_frames(frame)
+    out = normalisation.normalise_frames(frame)
     assert np.all(np.isfinite(out))

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import train
+import training_data
+from errors import UserInputError
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +54,10 @@ def test_same_seed_gives_the_same_model(trained, tmp_path):
 def test_threshold_labels_option_and_bad_options(trained):
     images = np.full((1, 8, 8), 8800.0, np.float32)
     images[0, 2, 2] += 1000
-    targets = train.make_targets(images, np.zeros((1, 8, 8), np.uint8), "thresholds")
+    targets = training_data.make_targets(images, np.zeros((1, 8, 8), np.uint8), "thresholds")
     assert targets[0, 2, 2] == 3 and targets.sum() == 3
-    with pytest.raises(train.UserInputError):
-        train.make_targets(images, images.astype(np.uint8), "guess")
+    with pytest.raises(UserInputError):
+        training_data.make_targets(images, images.astype(np.uint8), "guess")
     assert train.main(["--epochs", "0", "--workdir", str(trained[0]), "--model-name", "x"]) == 1
 
 
@@ -65,7 +67,7 @@ def test_overlap_weights_emphasise_clusters_on_glowing_regions_only():
     targets[0, 4, 5] = 3  # on the glowing block
     targets[0, 20, 25] = 3  # far from it
     targets[1, 10, 10] = 3
-    weights = train.overlap_weights(targets, weight=7.0, radius_px=3)
+    weights = training_data.overlap_weights(targets, weight=7.0, radius_px=3)
     assert weights.shape == targets.shape and weights.dtype == np.float32
     assert weights[0, 4, 5] == 7.0
     assert weights[0, 20, 25] == 1.0 and weights[1, 10, 10] == 1.0
@@ -78,7 +80,7 @@ def test_training_batches_carry_pixel_weights():
     y[:, 2, 3] = 3
     w = np.ones((3, 16, 16), np.float32)
     w[:, 2, 3] = 5.0
-    images, targets, weights = next(iter(train.training_dataset(x, y, 3, 0, w)))
+    images, targets, weights = next(iter(training_data.training_dataset(x, y, 3, 0, w)))
     assert images.shape == (3, 16, 16, 1) and targets.shape == (3, 16, 16, 4)
     cluster = np.asarray(targets)[..., 3] == 1
     assert np.all(np.asarray(weights)[cluster] == 5.0) and np.all(np.asarray(weights)[~cluster] == 1.0)

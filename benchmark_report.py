@@ -1,0 +1,171 @@
+"""The benchmark's report: its tables in Markdown, ready for the README, and its headline lines."""
+from __future__ import annotations
+
+import numpy as np
+
+from classes import CLASS_NAMES
+
+# %% Settings - edit here when running top to bottom in Spyder
+FRAME_SIZE_PX = 256
+# the original's published scores: 42 test frames of its own simulator, its labels from its threshold rule
+ORIGINAL_TABLE = {
+    "background": (1.00, 0.99, 1.00, 2535931),
+    "glowing": (1.00, 1.00, 1.00, 187442),
+    "hot pixel": (0.99, 0.98, 0.95, 10594),
+    "cluster": (0.44, 0.63, 0.52, 18545),
+}
+
+
+# %% Functions
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    return f"{value:.{digits}f}"
+
+
+def _charge(value, how: str) -> str:
+    if value is None:
+        return "not reached"
+    return f"<= {value:,.0f}" if how.startswith("below") else f"{value:,.0f}"
+
+
+def headline(report: dict) -> list[str]:
+    """The few numbers a newcomer asks for first, one per line."""
+    lines = []
+    for name, scores in report["quality"]["methods"].items():
+        summary = report["clusters"]["methods"][name]
+        lines.append(
+            f"{name}: cluster F1 {scores['all']['cluster']['f1']:.3f}, 90 % efficiency above "
+            f"{_charge(summary['efficiency_90_adu'], summary['efficiency_90_how'])} ADU, "
+            f"{summary['fake_per_frame']:.2f} fake clusters per frame"
+        )
+    speed = report["speed"]
+    lines.append(f"labelling speedup (get_mask vs per-pixel loop): {speed['labelling']['labelling_speedup']:,.0f} x")
+    if speed.get("inference"):
+        inference = speed["inference"]
+        lines.append(
+            f"inference: {inference['pipeline_mp_per_s']:.2f} MP/s on {inference['frame_px'][0]} x "
+            f"{inference['frame_px'][1]}, peak RSS {inference['peak_rss_mib']:,.0f} MiB"
+        )
+    return lines
+
+
+def pixel_section(quality: dict) -> list[str]:
+    """Pixel scores per method and class, cluster F1 per test set, the original's table."""
+    sets = quality["test_sets"]
+    set_text = " + ".join(f"{s['frames']} `{layout}`" for layout, s in sets.items())
+    out: list[str] = []
+    out += [
+        "",
+        f"## Pixel scores ({set_text} simulated {FRAME_SIZE_PX} x {FRAME_SIZE_PX} frames, exact truth)",
+        "",
+        "| method | class | precision | recall | F1 | IoU | support |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, scores in quality["methods"].items():
+        for cname in CLASS_NAMES:
+            s = scores["all"][cname]
+            out.append(
+                f"| {name} | {cname} | {_fmt(s['precision'])} | {_fmt(s['recall'])} | {_fmt(s['f1'])} "
+                f"| {_fmt(s['iou'])} | {_fmt(s['support'])} |"
+            )
+    out += ["", "Cluster F1 by layout:", "", "| method | " + " | ".join(list(sets) + ["all"]) + " |"]
+    out.append("|---" * (len(sets) + 2) + "|")
+    for name, scores in quality["methods"].items():
+        out.append(f"| {name} | " + " | ".join(_fmt(scores[k]["cluster"]["f1"]) for k in list(sets) + ["all"]) + " |")
+    out += [
+        "",
+        "The original's published table (42 frames of its own simulator; its labels came from its threshold rule):",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    out += [f"| {c} | {p:.2f} | {r:.2f} | {f:.2f} | {n:,} |" for c, (p, r, f, n) in ORIGINAL_TABLE.items()]
+    return out
+
+
+def cluster_section(clusters: dict) -> list[str]:
+    """Clusters as objects: efficiency, fakes, charge error, efficiency by charge."""
+    out: list[str] = []
+    out += [
+        "",
+        "## Clusters as objects (8-connected components, per frame)",
+        "",
+        "| method | true clusters | found | efficiency | 90 % efficiency above (ADU) | fake clusters / frame "
+        "| charge error median [16 %, 84 %] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in clusters["methods"].items():
+        error = s["charge_error"]
+        spread = "-" if error["median"] is None else f"{error['median']:+.3f} [{error['p16']:+.3f}, {error['p84']:+.3f}]"
+        out.append(
+            f"| {name} | {s['true_clusters']:,} | {s['found']:,} | {_fmt(s['efficiency'])} "
+            f"| {_charge(s['efficiency_90_adu'], s['efficiency_90_how'])} | {s['fake_per_frame']:.2f} | {spread} |"
+        )
+    names = list(clusters["methods"])
+    out += [
+        "",
+        "Detection efficiency by deposited charge (charge error = reconstructed / deposited - 1, "
+        "reconstructed = pedestal-subtracted ADU summed over the overlapping predicted components):",
+        "",
+        "| deposited charge (ADU) | true clusters | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 2) + "|",
+    ]
+    first = clusters["methods"][names[0]]["bins"]
+    for b, row in enumerate(first):
+        if row["true"]:
+            cells = [_fmt(clusters["methods"][n]["bins"][b]["efficiency"], 2) for n in names]
+            out.append(f"| {row['low_adu']:,.0f} - {row['high_adu']:,.0f} | {row['true']} | " + " | ".join(cells) + " |")
+    out += ["", "![cluster detection efficiency](cluster_efficiency.png)"]
+    return out
+
+
+def speed_section(speed: dict) -> list[str]:
+    """The speed table."""
+    out: list[str] = []
+    out += ["", "## Speed", "", "| measure | value |", "|---|---|"]
+    labelling = speed["labelling"]
+    out += [
+        f"| threshold labelling, per-pixel loop | {labelling['loop_s_per_frame'] * 1e3:,.1f} ms per frame |",
+        f"| threshold labelling, `get_mask` | {labelling['vectorised_s_per_frame'] * 1e3:,.2f} ms per frame |",
+        f"| labelling speedup | {labelling['labelling_speedup']:,.0f} x |",
+        f"| simulation | {speed['simulation']['frames_per_s']:,.1f} frames/s ({FRAME_SIZE_PX} x {FRAME_SIZE_PX}) |",
+    ]
+    for preset, t in speed["training"].items():
+        out.append(
+            f"| training `{preset}` preset | {t['s_per_epoch_per_100_frames']:,.1f} s per epoch per 100 frames "
+            f"(batch {t['batch_size']}, {t['parameters']:,} parameters) |"
+        )
+    inference = speed.get("inference")
+    if inference:
+        h, w = inference["frame_px"]
+        out += [
+            f"| inference, tiled pipeline, {h} x {w} frame | {inference['pipeline_mp_per_s']:.2f} MP/s "
+            f"({inference['pipeline_s']:.1f} s; first call, building the graph: {inference['pipeline_first_call_s']:.1f} s) |",
+            f"| peak RSS during it | {inference['peak_rss_mib']:,.0f} MiB (before: {inference['rss_before_mib']:,.0f} MiB) |",
+            f"| bare model, {inference['bare_tiles']} x {inference['bare_tile_px']} px tiles "
+            f"| {inference['bare_mp_per_s']:.2f} MP/s |",
+            f"| tiled pipeline / bare model | {inference['pipeline_over_bare']:.2f} |",
+        ]
+    else:
+        out.append(f"| inference | {speed.get('inference_skipped', 'not measured')} |")
+    return out
+
+
+def markdown_report(report: dict) -> str:
+    """The report's tables in Markdown, ready to paste into the README."""
+    machine = report["machine"]
+    out = [
+        "# Benchmark",
+        "",
+        f"{report['date']}, {machine['description']} ({machine['cpu']}), "
+        f"{'quick run' if report['settings']['quick'] else 'full run'}.",
+        "",
+    ]
+    out += [f"- {line}" for line in report["notes"]]
+    out.append("- settings: " + ", ".join(f"{k} {v}" for k, v in report["settings"].items()))
+    out += pixel_section(report["quality"]) + cluster_section(report["clusters"]) + speed_section(report["speed"])
+    out += ["", "## Headline", ""] + [f"- {line}" for line in headline(report)]
+    return "\n".join(out) + "\n"

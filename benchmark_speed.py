@@ -1,0 +1,264 @@
+"""Speed measurements of the benchmark, side by side on this machine: labelling, simulation, training, inference.
+
+Threshold labelling vectorised vs. a per-pixel loop in the original's style
+(outputs asserted equal), simulated frames per second, training seconds per
+epoch per 100 frames of the `default` and `original` presets, inference MP/s
+of the tiled pipeline on a big frame with its peak resident memory, and the
+tiled pipeline's throughput relative to the bare model on whole tiles.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from classes import CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
+from image_details import SimulationParameters
+from image_simulation import simulate_dataset, simulate_frames
+from mask import BAND_SIGMA, CLUSTER_THRESHOLD_SIGMA, get_mask
+
+# %% Settings - edit here when running top to bottom in Spyder
+FRAME_SIZE_PX = 256
+TRAIN_PRESETS = ("default", "original")
+SPEED_SEED = 7
+
+
+# %% Functions
+def get_mask_per_pixel(images: np.ndarray, params=None) -> np.ndarray:
+    """The threshold labels computed the original's way: a Python loop over every pixel.
+
+    Kept only as the reference for `labelling_speedup`; use `mask.get_mask`.
+    images (n, h, w) ADU -> one-hot (n, h, w, 4) float32, equal to `get_mask`.
+    """
+    params = params or SimulationParameters()
+    pedestal = np.float32(params.pedestal_adu)
+    sigma = np.float32(params.noise_sigma_adu)
+    tol = BAND_SIGMA * sigma
+    glow_lo, glow_hi = params.glowing_adu
+    hot = params.hot_pixel_adu
+    cluster_min = np.float32(CLUSTER_THRESHOLD_SIGMA) * sigma
+    masks = np.zeros(images.shape + (N_CLASSES,), dtype=np.float32)
+    for n in range(images.shape[0]):
+        for i in range(images.shape[1]):
+            for j in range(images.shape[2]):
+                excess = images[n, i, j] - pedestal
+                if abs(excess - hot) <= tol or (hot + glow_lo - tol <= excess <= hot + glow_hi + tol):
+                    masks[n, i, j, HOT_PIXEL] = 1
+                elif glow_lo - tol <= excess <= glow_hi + tol:
+                    masks[n, i, j, GLOWING] = 1
+                elif excess > 0 and excess >= cluster_min:
+                    masks[n, i, j, CLUSTER] = 1
+                else:
+                    masks[n, i, j, 0] = 1
+    return masks
+
+
+def _best_time(function, repeats: int = 5) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def measure_labelling(frames: int) -> dict:
+    """Seconds per 256 x 256 frame of `get_mask` and of the per-pixel loop, outputs asserted equal."""
+    images, _, _ = simulate_frames(frames, SPEED_SEED, "mixed", progress=False)
+    started = time.perf_counter()
+    looped = get_mask_per_pixel(images)
+    loop_s = time.perf_counter() - started
+    vectorised = get_mask(images)
+    if not np.array_equal(looped, vectorised):
+        raise AssertionError("the per-pixel loop and get_mask disagree")
+    vectorised_s = _best_time(lambda: get_mask(images))
+    return {
+        "frames": frames,
+        "loop_s_per_frame": loop_s / len(images),
+        "vectorised_s_per_frame": vectorised_s / len(images),
+        "labelling_speedup": loop_s / vectorised_s,
+        "outputs_equal": True,
+    }
+
+
+def measure_simulation(frames: int) -> dict:
+    """Simulated 256 x 256 `mixed` frames (with exact truth) per second."""
+    from image_details import load_cluster_library, simulate_frame
+
+    library = load_cluster_library()
+    seeds = np.random.SeedSequence(SPEED_SEED).spawn(frames)
+    started = time.perf_counter()
+    for child in seeds:
+        simulate_frame(np.random.default_rng(child), None, "mixed", (FRAME_SIZE_PX, FRAME_SIZE_PX), library)
+    seconds = time.perf_counter() - started
+    return {"frames": frames, "size_px": FRAME_SIZE_PX, "frames_per_s": frames / seconds}
+
+
+def measure_training(frames: int, epochs: int) -> dict:
+    """Training seconds per epoch per 100 frames (256 x 256) of each preset.
+
+    The frames go through train.py's input pipeline (`training_data.training_dataset`:
+    shuffle, turns, flips, batches of `train.BATCH_SIZE`); validation is not
+    timed. One untimed warm-up epoch (graph building), then `epochs` timed ones.
+    """
+    import keras
+
+    from models import build_preset
+    from normalisation import normalise_frames
+    from train import BATCH_SIZE
+    from training_data import training_dataset
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    images, truth = simulate_dataset(frames, SPEED_SEED, "mixed", progress=False)
+    data = training_dataset(normalise_frames(images), truth, BATCH_SIZE, SPEED_SEED)
+    result = {}
+    for preset in TRAIN_PRESETS:
+        keras.utils.set_random_seed(SPEED_SEED)
+        model = build_preset(preset)
+        model.fit(data, epochs=1, verbose=0, shuffle=False)
+        timer = EpochTimer()
+        model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
+        per_epoch = float(np.mean(timer.seconds))
+        result[preset] = {
+            "s_per_epoch_per_100_frames": per_epoch * 100 / frames,
+            "frames": frames,
+            "timed_epochs": epochs,
+            "batch_size": BATCH_SIZE,
+            "parameters": int(model.count_params()),
+        }
+        print(f"speed: training {preset}: {result[preset]['s_per_epoch_per_100_frames']:.1f} s per epoch per 100 frames")
+        del model
+        keras.backend.clear_session()
+    return result
+
+
+def _vm_kib(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process; False where not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_during(function) -> tuple[float, float, float, str]:
+    """Run `function`; return (seconds, RSS before MiB, peak RSS MiB, how the peak was measured)."""
+    before = _vm_kib("VmRSS")
+    if _reset_peak_rss() and before is not None:
+        started = time.perf_counter()
+        function()
+        seconds = time.perf_counter() - started
+        return seconds, before / 1024, _vm_kib("VmHWM") / 1024, "VmHWM of /proc/self/status, reset just before the call"
+    started = time.perf_counter()
+    function()
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return seconds, float(before or 0) / 1024, peak, "getrusage ru_maxrss: peak of the whole process so far"
+
+
+def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
+    """Tiled-pipeline MP/s and peak RSS on one big simulated frame; bare-model MP/s on whole tiles.
+
+    The pipeline (`Segmenter.segment`: normalise the whole frame, cut
+    overlapping tiles, predict, keep tile centres) runs twice on the same
+    frame: the first call includes building the model's graph, the second is
+    the steady throughput. The bare model gets the already normalised frame
+    cut into non-overlapping tiles of the pipeline's tile size, through the
+    same `predict_on_batch` call.
+    """
+    from image_details import simulate_frame
+    from segmenter import BATCH_SIZE
+    from tiling import TILE_SIZE_PX
+
+    size = size_px
+    image = simulate_frame(np.random.default_rng(SPEED_SEED), None, "mixed", (size, size)).image
+    started = time.perf_counter()
+    segmenter.segment(image)
+    first_s = time.perf_counter() - started
+    seconds, rss_before, rss_peak, how = peak_rss_during(lambda: segmenter.segment(image))
+
+    model = segmenter.model
+    tile = min(TILE_SIZE_PX, size) // segmenter.multiple * segmenter.multiple
+    per_side = size // tile
+    normalised = segmenter.normalise(image)
+    tiles = normalised[: per_side * tile, : per_side * tile].reshape(per_side, tile, per_side, tile)
+    tiles = tiles.transpose(0, 2, 1, 3).reshape(-1, tile, tile)[:bare_tiles, ..., None]
+    model.predict_on_batch(tiles[:BATCH_SIZE])  # warm-up
+
+    def bare():
+        for start in range(0, len(tiles), BATCH_SIZE):
+            model.predict_on_batch(tiles[start : start + BATCH_SIZE])
+
+    bare_s = _best_time(bare, repeats=1)
+    pipeline_mps = size * size / seconds / 1e6
+    bare_mps = len(tiles) * tile * tile / bare_s / 1e6
+    return {
+        "frame_px": [size, size],
+        "pipeline_first_call_s": first_s,
+        "pipeline_s": seconds,
+        "pipeline_mp_per_s": pipeline_mps,
+        "rss_before_mib": rss_before,
+        "peak_rss_mib": rss_peak,
+        "peak_rss_method": how,
+        "bare_tile_px": tile,
+        "bare_tiles": int(len(tiles)),
+        "bare_batch_size": BATCH_SIZE,
+        "bare_mp_per_s": bare_mps,
+        "pipeline_over_bare": pipeline_mps / bare_mps,
+    }
+
+
+def machine_info() -> dict:
+    """What the figures were measured on."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {
+        "cpu": cpu,
+        "cores_usable": cores,
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "gpus": gpus,
+        "description": f"{cores}-core CPU, " + (f"{len(gpus)} GPU" if gpus else "no GPU"),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }

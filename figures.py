@@ -1,0 +1,292 @@
+"""Every figure of the project: the image | label | prediction figure and the plots of results.
+
+Figures are saved as PNG through `finish_figure` and shown when a display
+exists. Class colours and names come from `classes.py`.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from classes import (
+    CLASS_COLOURS,
+    CLASS_IDS,
+    CLASS_NAMES,
+    N_CLASSES,
+    PRIORITY,
+    as_ids,
+    class_id,
+    get_percentages,
+    priority_rank,
+)
+from safe_write import write_atomically
+
+# %% Settings - edit here when running top to bottom in Spyder
+DISPLAY_MAX_PX = 1024
+
+
+# %% Saving and showing
+def display_available() -> bool:
+    """True when matplotlib can show figures on a screen (or inline, as in Spyder)."""
+    import matplotlib
+
+    backend = matplotlib.get_backend().lower()
+    return "agg" != backend and "pdf" not in backend and "svg" not in backend
+
+
+def finish_figure(fig, path: str | os.PathLike | None, show: bool = True) -> None:
+    """Save `fig` as PNG at `path` atomically (folders made), show it when a display exists, close it.
+
+    Whether `path` may be replaced is the caller's decision (`safe_write.refuse_existing`).
+    """
+    import matplotlib.pyplot as plt
+
+    if path is not None:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"), force=True)
+    if show and display_available():
+        plt.show()
+    plt.close(fig)
+
+
+def reduce_for_display(data: np.ndarray, factor: int, labels: bool) -> np.ndarray:
+    """Shrink (h, w) by `factor` for drawing, so that small objects stay visible.
+
+    Images keep each block's maximum; class ids keep the block's highest
+    priority class (`classes.PRIORITY`: hot pixel > cluster > glowing > background).
+    """
+    if factor <= 1:
+        return data
+    height, width = data.shape[:2]
+    padded = np.pad(data, ((0, (-height) % factor), (0, (-width) % factor)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
+    if not labels:
+        return blocks.max(axis=(1, 3))
+    rank = priority_rank()
+    return np.array(PRIORITY, dtype=np.uint8)[rank[blocks].max(axis=(1, 3))]
+
+
+def fill_masked(image: np.ndarray) -> np.ndarray:
+    """Copy of an image (h, w) with NaN and inf pixels replaced by the median, for drawing."""
+    image = np.asarray(image, dtype=np.float32)
+    finite = np.isfinite(image)
+    if finite.all():
+        return image
+    return np.where(finite, image, np.median(image[finite]) if finite.any() else 0.0).astype(np.float32)
+
+
+
+# %% Class colours
+def mask_to_label(mask: np.ndarray) -> np.ndarray:
+    """Class ids (..., h, w) or one-hot (..., h, w, N_CLASSES) -> RGB (..., h, w, 3) in class colours."""
+    return CLASS_COLOURS[as_ids(mask)]
+
+
+def mask_to_label_one_object(mask: np.ndarray, which: str | int) -> np.ndarray:
+    """Like `mask_to_label`, but only class `which` is coloured; the rest is black."""
+    ids = as_ids(mask)
+    rgb = np.zeros(ids.shape + (3,), dtype=np.float32)
+    cid = class_id(which)
+    rgb[ids == cid] = CLASS_COLOURS[cid]
+    return rgb
+
+
+def class_legend(percentages: np.ndarray | None = None) -> list:
+    """Legend handles, one per class in its colour; with `percentages`, each class's share."""
+    from matplotlib.patches import Patch
+
+    return [
+        Patch(
+            facecolor=CLASS_COLOURS[c],
+            edgecolor="grey",
+            label=CLASS_NAMES[c] if percentages is None else f"{CLASS_NAMES[c]} {percentages[c]:.2f} %",
+        )
+        for c in CLASS_IDS
+    ]
+
+
+def draw_image(fig, ax, image: np.ndarray, limits: tuple[float, float] | None = None) -> None:
+    """Draw a frame (h, w) ADU in grey with a colour bar; `limits` default to its 1 and 99.7 percentiles."""
+    lo, hi = limits if limits is not None else np.percentile(image, [1, 99.7])
+    shown = ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+
+
+# %% The image | label | prediction figure
+def visualize_label(
+    image: np.ndarray,
+    label: np.ndarray | None = None,
+    prediction: np.ndarray | None = None,
+    path: str | os.PathLike | None = None,
+    title: str = "",
+    show: bool = True,
+    only: str | int | None = None,
+) -> None:
+    """The one figure helper: image | label | predicted label, with a class legend.
+
+    Parameters
+    ----------
+    image : (h, w) ADU
+    label, prediction : (h, w) class ids or (h, w, 4) one-hot/probabilities;
+        either may be None. The legend gives each class's share of pixels.
+    only : show only this class in the label panels.
+
+    Frames larger than `DISPLAY_MAX_PX` are drawn reduced (`reduce_for_display`),
+    which keeps the figure's memory small; the legend's percentages always
+    come from the full-resolution labels.
+    """
+    import matplotlib.pyplot as plt
+
+    factor = -(-max(np.shape(image)[:2]) // DISPLAY_MAX_PX)
+
+    panels = [("image (ADU)", image)]
+    if label is not None:
+        panels.append(("label", label))
+    if prediction is not None:
+        panels.append(("predicted label", prediction))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.5, 4.4), squeeze=False)
+    for ax, (name, data) in zip(axes[0], panels):
+        if name.startswith("image"):
+            draw_image(fig, ax, reduce_for_display(np.asarray(data, dtype=np.float32), factor, labels=False))
+        else:
+            ids = as_ids(data)
+            pct = get_percentages(ids)
+            ids = reduce_for_display(ids, factor, labels=True)
+            rgb = mask_to_label(ids) if only is None else mask_to_label_one_object(ids, only)
+            ax.imshow(rgb, interpolation="nearest")
+            ax.legend(handles=class_legend(pct), loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, fontsize=8)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    finish_figure(fig, path, show)
+
+
+# %% Plots of results
+def plot_learning_curves(log_path: Path, path: Path, show: bool = True) -> None:
+    """Loss, accuracy and per-class validation F1 per epoch, from the CSV log."""
+    import csv
+
+    import matplotlib.pyplot as plt
+
+    with open(log_path) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        if key in rows[0]:
+            axes[0].plot(epochs, [float(r[key]) for r in rows], style, label=key)
+    for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
+        if key in rows[0]:
+            axes[1].plot(epochs, [float(r[key]) for r in rows], style, label=key)
+    for cid, name in enumerate(CLASS_NAMES):
+        key = f"val_f1_{name.replace(' ', '_')}"
+        if key in rows[0]:
+            colour = np.clip(CLASS_COLOURS[cid], 0, 0.85)
+            axes[2].plot(epochs, [float(r[key]) for r in rows], color=colour, label=name)
+    for ax, title in zip(axes, ("loss", "accuracy", "validation F1")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend()
+    axes[0].set_yscale("log")
+    finish_figure(fig, path, show)
+
+
+def plot_confusion(matrix: np.ndarray, path: Path, show: bool = True) -> None:
+    """Row-normalised confusion matrix (truth rows, prediction columns) with counts."""
+    import matplotlib.pyplot as plt
+
+    fraction = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    shown = ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, f"{fraction[i, j]:.3f}\n{value}", ha="center", va="center",
+                color="white" if fraction[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(N_CLASSES), CLASS_NAMES, rotation=30)
+    ax.set_yticks(range(N_CLASSES), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    fig.colorbar(shown, ax=ax)
+    finish_figure(fig, path, show)
+
+
+def plot_efficiency(clusters: dict, path: Path, title: str = "") -> None:
+    """Cluster detection efficiency vs. deposited charge, one line per method, saved as PNG."""
+    import matplotlib.pyplot as plt
+
+    from cluster_metrics import EFFICIENCY_TARGET, clopper_pearson
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for name, summary in clusters["methods"].items():
+        rows = [b for b in summary["bins"] if b["true"]]
+        centres = np.array([math.sqrt(b["low_adu"] * b["high_adu"]) for b in rows])
+        eff = np.array([b["efficiency"] for b in rows])
+        low, high = clopper_pearson(np.array([b["found"] for b in rows]), np.array([b["true"] for b in rows]))
+        ax.errorbar(centres, eff, yerr=[eff - low, high - eff], marker="o", markersize=4, capsize=2, label=name)
+    ax.axhline(EFFICIENCY_TARGET, color="grey", linestyle=":", label=f"{EFFICIENCY_TARGET:.0%}")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.04)
+    ax.set_xlabel("deposited cluster charge (ADU)")
+    ax.set_ylabel("detection efficiency (68 % interval)")
+    ax.set_title(title or "true clusters found (8-connected components)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    finish_figure(fig, path, show=False)
+
+
+def plot_pixel_histogram(
+    image: np.ndarray, truth: np.ndarray, pedestal_adu: float, path: str | Path | None = None, show: bool = True
+) -> None:
+    """Histogram of pixel values (h, w) ADU above pedestal per truth class (log counts), saved as PNG."""
+    import matplotlib.pyplot as plt
+
+    excess = image - pedestal_adu
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.linspace(excess.min(), excess.max(), 200)
+    for cid, name in enumerate(CLASS_NAMES):
+        values = excess[truth == cid]
+        if values.size:
+            ax.hist(values, bins=bins, histtype="step", color=np.clip(CLASS_COLOURS[cid], 0, 0.9), label=name, log=True)
+    ax.set_xlabel("pixel value above pedestal (ADU)")
+    ax.set_ylabel("pixels")
+    ax.legend()
+    finish_figure(fig, path, show)
+
+
+def plot_before_after(
+    images: np.ndarray,
+    truth: np.ndarray,
+    new_images: np.ndarray,
+    new_truth: np.ndarray,
+    path: str | os.PathLike | None = None,
+    show: bool = True,
+) -> None:
+    """One row per frame: image and label before, image and label after augmentation.
+
+    images, new_images : (n, h, w) ADU, drawn with the same grey scale per row.
+    truth, new_truth : (n, h, w) class ids, drawn in the class colours.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    fig, axes = plt.subplots(n, 4, figsize=(13, 3.1 * n + 0.5), squeeze=False, layout="constrained")
+    titles = ("image before (ADU)", "label before", "image after (ADU)", "label after")
+    for row in range(n):
+        limits = np.percentile(images[row], [1, 99.7])
+        panels = (images[row], truth[row], new_images[row], new_truth[row])
+        for col, (ax, data) in enumerate(zip(axes[row], panels)):
+            if col % 2 == 0:
+                draw_image(fig, ax, data, limits)
+            else:
+                ax.imshow(mask_to_label(data), interpolation="nearest")
+            ax.set_title(titles[col] if row == 0 else "")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row, 0].set_ylabel(f"frame {row}")
+    fig.legend(handles=class_legend(), loc="outside lower center", ncol=N_CLASSES, fontsize=9)
+    finish_figure(fig, path, show)

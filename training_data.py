@@ -1,0 +1,88 @@
+"""Training data for the U-Net: data sets loaded or simulated, targets, validation split, tf.data pipeline.
+
+TensorFlow is imported only by `training_dataset`, the input pipeline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from classes import CLUSTER, GLOWING, N_CLASSES
+from errors import UserInputError
+from image_simulation import save_dataset, simulate_dataset
+from load_dataset import load_npy_pair
+from mask import get_class
+
+# %% Settings - edit here when running top to bottom in Spyder
+OVERLAP_WEIGHT = 10.0
+OVERLAP_RADIUS_PX = 4
+
+
+# %% Functions
+def load_or_simulate(folder: Path, name: str, count: int, seed: int, vary_physics: bool = False):
+    """Load NAME_data/NAME_truth from `folder`, simulating and saving them first if missing."""
+    if not (folder / f"{name}_data.npy").exists() and not (folder / f"{name}_truth.npy").exists():
+        print(f"simulating {count} frames for {folder / name}_* (seed {seed})")
+        images, truth = simulate_dataset(count, seed, vary_physics=vary_physics)
+        save_dataset(images, truth, folder, name)
+        return images, truth, {"simulated": True, "count": count, "seed": seed, "vary_physics": vary_physics}
+    images, truth = load_npy_pair(folder, name)
+    return images, truth, {"simulated": False, "count": int(len(images)), "path": str(folder / name)}
+
+
+def make_targets(images: np.ndarray, truth: np.ndarray, labels: str) -> np.ndarray:
+    """Class ids to learn: the exact truth, or the original's threshold labels."""
+    if labels == "truth":
+        return truth
+    if labels == "thresholds":
+        return get_class(images, estimate_background=True)
+    raise UserInputError(f"--labels must be 'truth' or 'thresholds', not {labels!r}")
+
+
+def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled indices of training and validation frames."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * fraction))) if n > 1 else 0
+    return order[n_val:], order[:n_val]
+
+
+def overlap_weights(targets: np.ndarray, weight: float = OVERLAP_WEIGHT, radius_px: int = OVERLAP_RADIUS_PX) -> np.ndarray:
+    """Per-pixel loss weights (n, h, w) float32: clusters on glowing regions count `weight` times.
+
+    A cluster on top of amplifier glow must be told from the glow level around
+    it. Such pixels are rare (about 0.1 % of all) and hard, and with plain
+    cross-entropy a model learns to call them all glowing. A cluster pixel
+    counts as on glow when a glowing pixel lies within `radius_px`.
+    """
+    from scipy import ndimage
+
+    size = (1, 2 * radius_px + 1, 2 * radius_px + 1)
+    near_glow = ndimage.maximum_filter(np.asarray(targets) == GLOWING, size=size[-targets.ndim:])
+    weights = np.ones(targets.shape, dtype=np.float32)
+    weights[(targets == CLUSTER) & near_glow] = weight
+    return weights
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, pixel_weights: np.ndarray | None = None):
+    """tf.data pipeline: shuffle, random flips and 90-degree turns, one-hot targets.
+
+    With `pixel_weights` (n, h, w) the batches carry them as per-pixel sample weights.
+    """
+    import tensorflow as tf
+
+    weighted = pixel_weights is not None
+    channels = [x[..., None], y[..., None].astype(np.float32)]
+    if weighted:
+        channels.append(pixel_weights[..., None].astype(np.float32))
+    stacked_frames = np.concatenate(channels, axis=-1)
+
+    def turn(stacked):
+        stacked = tf.image.rot90(stacked, tf.random.uniform([], 0, 4, dtype=tf.int32, seed=seed))
+        stacked = tf.image.random_flip_left_right(stacked, seed=seed)
+        image, target = stacked[..., :1], tf.one_hot(tf.cast(stacked[..., 1], tf.uint8), N_CLASSES)
+        return (image, target, stacked[..., 2]) if weighted else (image, target)
+
+    data = tf.data.Dataset.from_tensor_slices(stacked_frames)
+    data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return data.map(turn, num_parallel_calls=1, deterministic=True).batch(batch_size).prefetch(2)
