@@ -1,31 +1,32 @@
-"""Measured quality and speed of the U-Net and the classical rules, side by side, in one run.
+"""Measured quality and speed of the U-Net and the classical finders, side by side, in one run.
 
     python benchmark.py                                  # full run into benchmark_output/
     python benchmark.py --quick --output /tmp/bench      # CI: under 2 minutes
     python benchmark.py --model Models/mine.keras        # also score another model
 
-Quality: seeded test sets from our simulator (`mixed` and `banded` layouts),
-scored pixel by pixel against the exact truth: the shipped model, the threshold
-labels of `mask.py`, the hysteresis clustering rule (seed 4 sigma, grow 1.5
-sigma, 8-connected), a plain 3-sigma cut, and any model given with --model.
+Methods: the shipped model, any model given with --model, the original's
+threshold labels (`mask.get_class`), and the classical cluster finders at
+their best (`finders.py`: the hysteresis rule, photutils' `detect_sources`
+on the smoothed frame, a bank of Gaussian matched filters; glowing and hot
+pixels excluded before labelling), each tuned on validation frames that no
+test set shares.
 
-Clusters as objects: 8-connected components of truth == cluster and of
-prediction == cluster, per frame. A true cluster is found when any of its
-pixels is predicted cluster; a predicted component touching no true cluster
-pixel is a fake. The deposited charge of a true cluster is the simulated
-cluster charge (ADU) summed over its component; the reconstructed charge is the
-pedestal-subtracted frame (pedestal = frame median) summed over the predicted
-components that overlap it.
+Test sets: our simulator's `mixed` and `banded` layouts, and three held-out
+populations no model was trained on (`populations.py`: another cluster
+generator, other detector physics, both), scored pixel by pixel against the
+exact truth and as cluster objects (`cluster_metrics.py`: a true cluster is
+found when any of its pixels is predicted cluster; a predicted component
+touching no true cluster pixel is a fake).
 
-Speed, measured side by side on this machine: threshold labelling vectorised
-vs. a per-pixel loop in the original's style (outputs asserted equal),
-simulated frames per second, training seconds per epoch per 100 frames of the
-`default` and `original` presets, inference MP/s of the tiled pipeline on a big
-frame with its peak resident memory, and the tiled pipeline's throughput
-relative to the bare model on whole tiles.
+Injection (`injection.py`): point deposits of known charge in blank frames,
+efficiency per charge with Clopper-Pearson intervals, and fake clusters per
+blank frame: the physicist's figure of merit.
 
-Writes OUTPUT/benchmark.json, OUTPUT/benchmark.md and
-OUTPUT/cluster_efficiency.png.
+Speed (`benchmark_speed.py`): labelling, simulation, training seconds per
+epoch, inference MP/s of the tiled pipeline with its peak memory.
+
+Writes OUTPUT/benchmark.json, OUTPUT/benchmark.md, OUTPUT/cluster_efficiency.png
+and OUTPUT/injection_efficiency.png.
 """
 from __future__ import annotations
 
@@ -40,11 +41,14 @@ import numpy as np
 
 from benchmark_report import FRAME_SIZE_PX, headline, markdown_report
 from benchmark_speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
-from cluster_metrics import CHARGE_BINS_ADU, EFFICIENCY_TARGET, cluster_objects, cluster_summary
-from errors import UserInputError, run_command
+from cluster_metrics import CHARGE_BINS_ADU, EFFICIENCY_TARGET, cluster_objects, cluster_summary, object_scores
+from errors import UserInputError, quiet_native_logs, run_command
 from figures import plot_efficiency
+from finders import FINDERS, tune_finder
 from image_simulation import simulate_frames
-from mask import get_class, rule_labels
+from injection import injection_efficiency, plot_injection
+from mask import get_class
+from populations import simulate_population
 from safe_write import refuse_existing, save_text
 from scoring import score_labels
 
@@ -52,14 +56,20 @@ from scoring import score_labels
 REPO = Path(__file__).resolve().parent
 OUTPUT = REPO / "benchmark_output"
 LAYOUT_SEEDS = {"mixed": 5001, "banded": 5002}  # apart from the training seeds
-SIGMA_CUT = 3.0
+POPULATION_SEEDS = {"other-clusters": 5101, "other-physics": 5102, "both": 5103}  # held out: never trained on
+VALIDATION_SEED = 6001  # the classical finders are tuned on these frames only
+INJECTION_SEED = 7001
+TUNED_FINDERS = {"hysteresis": "hysteresis rule", "photutils": "photutils", "matched_filter": "matched filter"}
 
 
 @dataclass(frozen=True)
 class BenchmarkSettings:
     """How much a run measures. `full()` for the README, `quick()` for CI (under 2 minutes)."""
 
-    frames_per_layout: int = 40
+    frames_per_layout: int = 40  # test frames of each layout and of each held-out population
+    validation_frames: int = 20  # frames on which the classical finders are tuned
+    injection_frames: int = 4  # frames per injected charge (25 deposits each)
+    blank_frames: int = 20  # frames with nothing in them, for the fake rate
     labelling_frames: int = 4
     simulation_frames: int = 40
     train_frames: int = 20
@@ -75,6 +85,9 @@ class BenchmarkSettings:
     def quick(cls) -> BenchmarkSettings:
         return cls(
             frames_per_layout=6,
+            validation_frames=4,
+            injection_frames=1,
+            blank_frames=4,
             labelling_frames=1,
             simulation_frames=8,
             train_frames=4,
@@ -84,7 +97,7 @@ class BenchmarkSettings:
         )
 
 
-# %% Test sets
+# %% Test sets and methods
 def simulate_test_set(
     count: int, seed: int, layout: str, size_px: int = FRAME_SIZE_PX
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,51 +109,83 @@ def simulate_test_set(
     return simulate_frames(count, seed, layout, (size_px, size_px), progress=False)
 
 
-def rule_methods() -> dict:
-    """The classical labellers, name -> function(images (n, h, w) ADU) -> (n, h, w) uint8 class ids."""
-    return {
-        "threshold rule": lambda images: get_class(images),
-        "hysteresis rule": lambda images: rule_labels(images, rule="hysteresis"),
-        "3-sigma cut": lambda images: rule_labels(images, rule="sigma", n_sigma=SIGMA_CUT),
-    }
+def test_sets(count: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Our simulator's layouts and the held-out populations (never trained on), `count` frames each."""
+    sets = {layout: simulate_test_set(count, seed, layout) for layout, seed in LAYOUT_SEEDS.items()}
+    for name, seed in POPULATION_SEEDS.items():
+        sets[name] = simulate_population(name, count, seed)
+    return sets
+
+
+def classical_methods(validation_frames: int) -> tuple[dict, dict]:
+    """The original's threshold rule and the classical finders at their best, tuned on validation frames.
+
+    The finders' parameters are chosen on `validation_frames` `mixed` frames
+    of seed `VALIDATION_SEED` (never a test seed) by the object-level cluster
+    F1 (`finders.tune_finder`). Returns (name -> labelling function, name ->
+    tuned parameters and validation scores).
+    """
+    validation = simulate_test_set(validation_frames, VALIDATION_SEED, "mixed")
+    methods = {"threshold rule": lambda images: get_class(images)}
+    tuning = {}
+    for finder, name in TUNED_FINDERS.items():
+        parameters, scores = tune_finder(finder, *validation)
+        methods[name] = lambda images, f=FINDERS[finder], p=parameters: f(images, None, **p)
+        tuning[name] = {"parameters": parameters, "validation": scores}
+        print(f"tuned {name}: {parameters} (validation object F1 {scores['f1']:.3f})")
+    return methods, tuning
 
 
 # %% Quality
-def measure_quality(models: dict, settings: BenchmarkSettings) -> tuple[dict, dict]:
-    """Pixel scores per method and layout, and the cluster-object summary per method.
+def measure_quality(methods: dict, settings: BenchmarkSettings) -> tuple[dict, dict]:
+    """Pixel scores and cluster objects per method and test set; our layouts also pooled.
 
-    models : name -> `Segmenter`. Returns (quality, clusters) for the report.
+    methods : name -> function (n, h, w) ADU -> (n, h, w) class ids.
+    Returns (quality, clusters) for the report: pixel scores per set and for
+    `all` (our two layouts), object scores per set, and the efficiency by
+    deposited charge pooled over our layouts.
     """
-    methods = {name: (lambda images, m=model: m.classes(images)) for name, model in models.items()}
-    methods.update(rule_methods())
-    sets = {
-        layout: simulate_test_set(settings.frames_per_layout, seed, layout) for layout, seed in LAYOUT_SEEDS.items()
-    }
+    sets = test_sets(settings.frames_per_layout)
+    seeds = {**LAYOUT_SEEDS, **POPULATION_SEEDS}
     quality = {
-        "test_sets": {
-            layout: {"frames": settings.frames_per_layout, "seed": seed, "size_px": FRAME_SIZE_PX}
-            for layout, seed in LAYOUT_SEEDS.items()
-        },
+        "test_sets": {name: {"frames": settings.frames_per_layout, "seed": seeds[name], "size_px": FRAME_SIZE_PX,
+                             "held_out": name in POPULATION_SEEDS} for name in sets},
         "truth": "exact simulated truth",
         "methods": {},
+        "objects": {},
+        "seconds_per_frame": {},
     }
     clusters = {"charge_bins_adu": CHARGE_BINS_ADU.tolist(), "target_efficiency": EFFICIENCY_TARGET, "methods": {}}
     for name, label in methods.items():
         started = time.perf_counter()
-        predictions = {layout: label(images) for layout, (images, _, _) in sets.items()}
-        scores = {layout: score_labels(predictions[layout], sets[layout][1]) for layout in sets}
+        predictions = {set_name: label(images) for set_name, (images, _, _) in sets.items()}
+        quality["seconds_per_frame"][name] = (time.perf_counter() - started) / sum(len(s[0]) for s in sets.values())
+        scores = {set_name: score_labels(predictions[set_name], sets[set_name][1]) for set_name in sets}
         scores["all"] = score_labels(
-            np.concatenate(list(predictions.values())), np.concatenate([truth for _, truth, _ in sets.values()])
+            np.concatenate([predictions[k] for k in LAYOUT_SEEDS]), np.concatenate([sets[k][1] for k in LAYOUT_SEEDS])
         )
         quality["methods"][name] = scores
+        quality["objects"][name] = {k: object_scores(*sets[k], predictions[k]) for k in sets}
         objects = [
             cluster_objects(image, truth, charge, prediction)
-            for layout, (images, truths, charges) in sets.items()
-            for image, truth, charge, prediction in zip(images, truths, charges, predictions[layout])
+            for layout in LAYOUT_SEEDS
+            for image, truth, charge, prediction in zip(*sets[layout], predictions[layout])
         ]
         clusters["methods"][name] = cluster_summary(objects)
         print(f"quality: {name}: cluster F1 {scores['all']['cluster']['f1']:.3f} ({time.perf_counter() - started:.1f} s)")
     return quality, clusters
+
+
+def measure_injection(methods: dict, settings: BenchmarkSettings) -> dict:
+    """Efficiency against injected charge and fakes per blank frame, per method (`injection.py`)."""
+    results = {}
+    for name, label in methods.items():
+        results[name] = injection_efficiency(
+            label, frames_per_charge=settings.injection_frames, blank_count=settings.blank_frames, seed=INJECTION_SEED
+        )
+        cells = ", ".join(f"{q:g}: {e:.2f}" for q, e in zip(results[name]["charges_adu"], results[name]["efficiency"]))
+        print(f"injection: {name}: {cells}; {results[name]['fakes_per_frame']:.2f} fakes per blank frame")
+    return results
 
 
 def load_models(model_path: Path | None) -> tuple[dict, list[str]]:
@@ -170,7 +215,12 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
     models, notes = load_models(model_path)
     for note in notes:
         print(f"note: {note}")
-    quality, clusters = measure_quality(models, settings)
+    methods = {name: (lambda images, m=model: m.classes(images)) for name, model in models.items()}
+    classical, tuning = classical_methods(settings.validation_frames)
+    methods.update(classical)
+    quality, clusters = measure_quality(methods, settings)
+    quality["tuning"] = tuning
+    injection = measure_injection(methods, settings)
     speed = {"labelling": measure_labelling(settings.labelling_frames)}
     speed["labelling_speedup"] = speed["labelling"]["labelling_speedup"]
     print(f"speed: labelling speedup {speed['labelling_speedup']:,.0f} x")
@@ -186,6 +236,7 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
     report = {
         "quality": quality,
         "clusters": clusters,
+        "injection": injection,
         "speed": speed,
         "machine": machine_info(),
         "date": date,
@@ -193,6 +244,7 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
         "notes": notes,
     }
     plot_efficiency(clusters, output / "cluster_efficiency.png")
+    plot_injection(injection, output / "injection_efficiency.png")
     save_text(output / "benchmark.md", markdown_report(report), force=True)
     save_text(output / "benchmark.json", json.dumps(report, indent=1) + "\n", force=True)
     return report
@@ -201,7 +253,9 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
 # %% Command line
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report; print the headline numbers."""
-    parser = argparse.ArgumentParser(description="Measure quality and speed of the model and the classical rules.")
+    parser = argparse.ArgumentParser(
+        description="Measure quality and speed of the model and the classical finders.", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sets and frames, under 2 minutes (CI)")
     parser.add_argument("--model", type=Path, default=None, help="also score this .keras model")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="folder for benchmark.json/.md and the plot")
@@ -232,4 +286,5 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(run)
 
 if __name__ == "__main__":
+    quiet_native_logs()
     raise SystemExit(main())

@@ -7,6 +7,7 @@ from classes import CLASS_NAMES
 
 # %% Settings - edit here when running top to bottom in Spyder
 FRAME_SIZE_PX = 256
+HEADLINE_CHARGES_ADU = (300, 500, 800)
 # the original's published scores: 42 test frames of its own simulator, its labels from its threshold rule
 ORIGINAL_TABLE = {
     "background": (1.00, 0.99, 1.00, 2535931),
@@ -36,10 +37,16 @@ def headline(report: dict) -> list[str]:
     lines = []
     for name, scores in report["quality"]["methods"].items():
         summary = report["clusters"]["methods"][name]
+        injected = report.get("injection", {}).get(name)
+        injection = ""
+        if injected:
+            cells = ", ".join(f"{e:.2f} at {q:g}" for q, e in zip(injected["charges_adu"], injected["efficiency"])
+                              if q in HEADLINE_CHARGES_ADU)
+            injection = f"; injected: {cells} ADU, {injected['fakes_per_frame']:.2f} fakes per blank frame"
         lines.append(
             f"{name}: cluster F1 {scores['all']['cluster']['f1']:.3f}, 90 % efficiency above "
             f"{_charge(summary['efficiency_90_adu'], summary['efficiency_90_how'])} ADU, "
-            f"{summary['fake_per_frame']:.2f} fake clusters per frame"
+            f"{summary['fake_per_frame']:.2f} fake clusters per frame{injection}"
         )
     speed = report["speed"]
     lines.append(f"labelling speedup (get_mask vs per-pixel loop): {speed['labelling']['labelling_speedup']:,.0f} x")
@@ -55,7 +62,7 @@ def headline(report: dict) -> list[str]:
 def pixel_section(quality: dict) -> list[str]:
     """Pixel scores per method and class, cluster F1 per test set, the original's table."""
     sets = quality["test_sets"]
-    set_text = " + ".join(f"{s['frames']} `{layout}`" for layout, s in sets.items())
+    set_text = " + ".join(f"{s['frames']} `{layout}`" for layout, s in sets.items() if not s.get("held_out"))
     out: list[str] = []
     out += [
         "",
@@ -71,7 +78,7 @@ def pixel_section(quality: dict) -> list[str]:
                 f"| {name} | {cname} | {_fmt(s['precision'])} | {_fmt(s['recall'])} | {_fmt(s['f1'])} "
                 f"| {_fmt(s['iou'])} | {_fmt(s['support'])} |"
             )
-    out += ["", "Cluster F1 by layout:", "", "| method | " + " | ".join(list(sets) + ["all"]) + " |"]
+    out += ["", "Cluster F1 by test set (`all`: our two layouts):", "", "| method | " + " | ".join(list(sets) + ["all"]) + " |"]
     out.append("|---" * (len(sets) + 2) + "|")
     for name, scores in quality["methods"].items():
         out.append(f"| {name} | " + " | ".join(_fmt(scores[k]["cluster"]["f1"]) for k in list(sets) + ["all"]) + " |")
@@ -154,6 +161,55 @@ def speed_section(speed: dict) -> list[str]:
     return out
 
 
+def population_section(quality: dict) -> list[str]:
+    """Cluster F1 (pixels), clusters found and fakes per frame on every test set, held-out ones marked."""
+    sets = quality["test_sets"]
+    names = [f"{k} (held out)" if s.get("held_out") else k for k, s in sets.items()]
+    out = [
+        "",
+        "## Every test set, our layouts and the held-out populations",
+        "",
+        "Cluster F1 of pixels / share of true clusters found / fake clusters per frame, and the time each"
+        " method took per 256 x 256 frame (this machine, same run):",
+        "",
+        "| method | " + " | ".join(names) + " | ms per frame |",
+        "|---" * (len(sets) + 2) + "|",
+    ]
+    for method, scores in quality["methods"].items():
+        cells = []
+        for key in sets:
+            objects = quality["objects"][method][key]
+            cells.append(f"{scores[key]['cluster']['f1']:.3f} / {objects['recall']:.3f} / {objects['fakes_per_frame']:.2f}")
+        per_frame = quality.get("seconds_per_frame", {}).get(method)
+        out.append(f"| {method} | " + " | ".join(cells) + f" | {_fmt(None if per_frame is None else 1e3 * per_frame, 1)} |")
+    tuning = quality.get("tuning", {})
+    if tuning:
+        out += ["", "Classical finders, parameters tuned on validation frames (object F1 there):", ""]
+        out += [f"- {name}: {t['parameters']} ({t['validation']['f1']:.3f})" for name, t in tuning.items()]
+    return out
+
+
+def injection_section(injection: dict) -> list[str]:
+    """Efficiency against injected charge and fakes per blank frame, per method."""
+    from injection import markdown_table
+
+    if not injection:
+        return []
+    first = next(iter(injection.values()))
+    return [
+        "",
+        "## Injection: point deposits of known charge in blank frames",
+        "",
+        f"{first['injected'][0]} deposits per charge (2-D Gaussians of diffusion sigma "
+        f"{first['sigma_px'][0]:g} to {first['sigma_px'][1]:g} px), found when a predicted cluster pixel lies "
+        f"within {first['radius_px']:g} px of the centre; fakes counted on {first['blank_frames']} blank frames.",
+        "",
+        markdown_table(injection),
+        "",
+        "![efficiency against injected charge](injection_efficiency.png)",
+    ]
+
+
 def markdown_report(report: dict) -> str:
     """The report's tables in Markdown, ready to paste into the README."""
     machine = report["machine"]
@@ -166,6 +222,8 @@ def markdown_report(report: dict) -> str:
     ]
     out += [f"- {line}" for line in report["notes"]]
     out.append("- settings: " + ", ".join(f"{k} {v}" for k, v in report["settings"].items()))
-    out += pixel_section(report["quality"]) + cluster_section(report["clusters"]) + speed_section(report["speed"])
+    out += pixel_section(report["quality"]) + population_section(report["quality"])
+    out += injection_section(report.get("injection", {})) + cluster_section(report["clusters"])
+    out += speed_section(report["speed"])
     out += ["", "## Headline", ""] + [f"- {line}" for line in headline(report)]
     return "\n".join(out) + "\n"

@@ -109,7 +109,7 @@ def measure_training(frames: int, epochs: int) -> dict:
     import keras
 
     from models import build_preset
-    from normalisation import normalise_frames
+    from normalisation import MATCHED_NORMALISATION, input_channels, normalise_frames
     from train import BATCH_SIZE
     from training_data import training_dataset
 
@@ -124,11 +124,11 @@ def measure_training(frames: int, epochs: int) -> dict:
             self.seconds.append(time.perf_counter() - self.started)
 
     images, truth = simulate_dataset(frames, SPEED_SEED, "mixed", progress=False)
-    data = training_dataset(normalise_frames(images), truth, BATCH_SIZE, SPEED_SEED)
+    data = training_dataset(normalise_frames(images, MATCHED_NORMALISATION), truth, BATCH_SIZE, SPEED_SEED)
     result = {}
     for preset in TRAIN_PRESETS:
         keras.utils.set_random_seed(SPEED_SEED)
-        model = build_preset(preset)
+        model = build_preset(preset, channels=input_channels(MATCHED_NORMALISATION))
         model.fit(data, epochs=1, verbose=0, shuffle=False)
         timer = EpochTimer()
         model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
@@ -205,8 +205,9 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     tile = min(TILE_SIZE_PX, size) // segmenter.multiple * segmenter.multiple
     per_side = size // tile
     normalised = segmenter.normalise(image)
-    tiles = normalised[: per_side * tile, : per_side * tile].reshape(per_side, tile, per_side, tile)
-    tiles = tiles.transpose(0, 2, 1, 3).reshape(-1, tile, tile)[:bare_tiles, ..., None]
+    channels = normalised.shape[-1]
+    tiles = normalised[: per_side * tile, : per_side * tile].reshape(per_side, tile, per_side, tile, channels)
+    tiles = tiles.transpose(0, 2, 1, 3, 4).reshape(-1, tile, tile, channels)[:bare_tiles]
     model.predict_on_batch(tiles[:BATCH_SIZE])  # warm-up
 
     def bare():

@@ -25,9 +25,22 @@ from safe_write import write_atomically
 
 # %% Settings - edit here when running top to bottom in Spyder
 LIBRARY_PATH = Path(__file__).resolve().parent / "Cluster.pkl"
-LIBRARY_SIZE = 803
+LIBRARY_SIZE = 1600
 LIBRARY_SEED = 0
 STAMP_CUTOFF_UNITS = 0.002
+LIBRARY_MIXTURE = {
+    "faint point": 0.35,
+    "single pixel": 0.08,
+    "compact bright": 0.05,
+    "point": 0.364,
+    "worm": 0.114,
+    "muon": 0.042,
+}
+BRIGHT_MIXTURE = {"point": 0.7, "worm": 0.22, "muon": 0.08}
+FAINT_CHARGE_UNITS = (0.3, 20.0)  # 60 to 4000 ADU at 200 ADU per unit
+FAINT_SIGMA_PX = (0.2, 1.5)
+SINGLE_CHARGE_UNITS = (0.3, 15.0)
+COMPACT_CHARGE_UNITS = (10.0, 80.0)
 
 
 # %% Stamps from physics
@@ -97,16 +110,66 @@ def _muon_track(rng: np.random.Generator) -> np.ndarray:
     return render_deposits(x, y, q, _diffusion_sigma(depth))
 
 
-def make_cluster_library(n: int = LIBRARY_SIZE, seed: int = LIBRARY_SEED) -> list[np.ndarray]:
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _faint_point(rng: np.random.Generator) -> np.ndarray:
+    """The dark-matter signal: one diffusion-limited deposit, from the noise floor to a few thousand ADU.
+
+    Total charge flat in log from FAINT_CHARGE_UNITS[0] (about 3 noise sigmas
+    at the default 200 ADU per unit) to FAINT_CHARGE_UNITS[1]; diffusion sigma
+    0.2 px (front) to 1.5 px (back) with depth; sub-pixel centre.
+    """
+    charge = _log_uniform(rng, *FAINT_CHARGE_UNITS)
+    sigma = FAINT_SIGMA_PX[0] + (FAINT_SIGMA_PX[1] - FAINT_SIGMA_PX[0]) * math.sqrt(rng.uniform())
+    centre = rng.uniform(-0.5, 0.5, 2)
+    return render_deposits(centre[:1], centre[1:], np.array([charge]), np.array([sigma]))
+
+
+def _single_pixel_hit(rng: np.random.Generator) -> np.ndarray:
+    """All charge in one pixel (a front-side hit, or a deposit smaller than the pixel)."""
+    return np.full((1, 1), _log_uniform(rng, *SINGLE_CHARGE_UNITS), dtype=np.float32)
+
+
+def _compact_bright(rng: np.random.Generator) -> np.ndarray:
+    """A bright deposit of a few pixels: a cluster, not a hot pixel (those are long rows or columns)."""
+    n = int(rng.integers(1, 4))
+    charge = _log_uniform(rng, *COMPACT_CHARGE_UNITS)
+    return render_deposits(rng.normal(0, 0.6, n), rng.normal(0, 0.6, n), np.full(n, charge / n),
+                           np.full(n, rng.uniform(0.2, 0.45)))
+
+
+MAKERS = {
+    "faint point": _faint_point,
+    "single pixel": _single_pixel_hit,
+    "compact bright": _compact_bright,
+    "point": _point_deposit,
+    "worm": _electron_worm,
+    "muon": _muon_track,
+}
+
+
+def make_cluster_library(
+    n: int = LIBRARY_SIZE, seed: int = LIBRARY_SEED, mixture: dict[str, float] | None = None
+) -> list[np.ndarray]:
     """Generate `n` cluster charge stamps (2-D float32, charge units) from physics.
 
-    Mixture: 70 % diffusion-limited point deposits, 22 % electron worms,
-    8 % straight muon tracks.
+    The kinds and their shares are `LIBRARY_MIXTURE`: faint diffusion-limited
+    points from the noise floor up (flat in log charge), single-pixel hits,
+    compact bright deposits, and the brighter population of point deposits,
+    electron worms and muon tracks. `mixture` (kind -> share, kinds of
+    `MAKERS`) replaces it; `BRIGHT_MIXTURE` gives the library of the previous
+    release, whose stamps never held less than about 2,700 ADU.
     """
+    mixture = mixture or LIBRARY_MIXTURE
+    unknown = set(mixture) - set(MAKERS)
+    if unknown:
+        raise UserInputError(f"unknown cluster kinds {sorted(unknown)}; use {', '.join(MAKERS)}")
     rng = np.random.default_rng(seed)
-    kinds = rng.choice(3, size=n, p=[0.7, 0.22, 0.08])
-    makers = (_point_deposit, _electron_worm, _muon_track)
-    return [makers[k](rng) for k in kinds]
+    names = list(mixture)
+    kinds = rng.choice(len(names), size=n, p=np.array(list(mixture.values())) / sum(mixture.values()))
+    return [MAKERS[names[k]](rng) for k in kinds]
 
 
 def library_statistics(library: list[np.ndarray]) -> dict[str, float]:

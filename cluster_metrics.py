@@ -143,3 +143,36 @@ def clopper_pearson(found: np.ndarray, total: np.ndarray, level: float = 0.68) -
     low = np.where(found > 0, beta.ppf(tail, found, total - found + 1), 0.0)
     high = np.where(found < total, beta.ppf(1 - tail, found + 1, total - found), 1.0)
     return np.nan_to_num(low), np.nan_to_num(high, nan=1.0)
+
+
+def object_scores(images: np.ndarray, truth: np.ndarray, cluster_adu: np.ndarray, prediction: np.ndarray) -> dict:
+    """Cluster scores counted on 8-connected cluster objects (`cluster_objects`), pooled over frames.
+
+    images, cluster_adu (n, h, w) ADU; truth, prediction (n, h, w) class ids.
+    Returns true, found, predicted, fake (counts), recall = found / true,
+    precision = 1 - fake / predicted, f1, and fakes_per_frame.
+    """
+    images, truth = np.asarray(images), np.asarray(truth)
+    if images.ndim == 2:
+        images, truth = images[None], truth[None]
+        cluster_adu, prediction = np.asarray(cluster_adu)[None], np.asarray(prediction)[None]
+    true = found = predicted = fake = 0
+    for image, t, charge, p in zip(images, truth, cluster_adu, prediction):
+        objects = cluster_objects(image, t, charge, p)
+        true += int(objects["found"].size)
+        found += int(objects["found"].sum())
+        predicted += objects["predicted"]
+        fake += objects["fake"]
+    recall = found / true if true else 0.0
+    precision = 1.0 - fake / predicted if predicted else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "true": true,
+        "found": found,
+        "predicted": predicted,
+        "fake": fake,
+        "recall": float(recall),
+        "precision": float(precision),
+        "f1": float(f1),
+        "fakes_per_frame": fake / max(len(images), 1),
+    }

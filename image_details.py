@@ -292,10 +292,12 @@ def plot_charge_distribution(frame: Frame, path: str | Path | None = None, show:
 # %% Command line
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the cluster library `Cluster.pkl` from a seed and print its statistics."""
-    parser = argparse.ArgumentParser(description="Generate the cluster library Cluster.pkl from physics.")
-    parser.add_argument("--seed", type=int, default=LIBRARY_SEED)
-    parser.add_argument("--count", type=int, default=LIBRARY_SIZE)
-    parser.add_argument("--output", type=Path, default=LIBRARY_PATH)
+    parser = argparse.ArgumentParser(
+        description="Generate the cluster library Cluster.pkl from physics.", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--seed", type=int, default=LIBRARY_SEED, help="seed of the library")
+    parser.add_argument("--count", type=int, default=LIBRARY_SIZE, help="number of stamps")
+    parser.add_argument("--output", type=Path, default=LIBRARY_PATH, help="the pickle to write")
     parser.add_argument("--force", action="store_true", help="overwrite an existing library")
     args = parser.parse_args(argv)
 

@@ -1,9 +1,10 @@
-"""Labels from pixel values: the original's threshold rule, the hysteresis rule, one-hot masks.
+"""Labels from pixel values: the original's threshold rule and one-hot masks.
 
 The threshold rule (`get_class`) is the original project's way of making
 labels: a pixel's value above the pedestal is compared with bands derived from
 the simulation's own parameters (glowing and hot-pixel intensities, readout
-noise). It needs no model, and is the baseline the U-Net must beat.
+noise). It needs no model; the classical cluster finders a model must beat
+(hysteresis, photutils, matched filter) are in `finders.py`.
 
 The original's other `mask.py` functions are here under their names too; they
 live where their job is: class bookkeeping in `classes.py`, colours and
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, get_max_in_mask, get_percentages, statistics, to_one_hot
-from errors import UserInputError
+from classes import CLUSTER, GLOWING, HOT_PIXEL, get_max_in_mask, get_percentages, statistics, to_one_hot
 from figures import mask_to_label, mask_to_label_one_object, visualize_label
 from image_details import SimulationParameters
 from normalisation import robust_background
 
 __all__ = [
-    "get_monochrome", "get_class", "get_mask", "hysteresis_clusters", "rule_labels",
+    "get_monochrome", "get_class", "get_mask",
     "get_max_in_mask", "get_percentages", "statistics", "mask_to_label", "mask_to_label_one_object",
     "visualize_label",
 ]  # fmt: skip
@@ -89,54 +89,6 @@ def get_class(
         (excess >= hot + glow_lo - tol) & (excess <= hot + glow_hi + tol)
     )
     labels[hot_band] = HOT_PIXEL
-    return labels
-
-
-def hysteresis_clusters(
-    images: np.ndarray, seed_sigma: float = 4.0, grow_sigma: float = 1.5
-) -> np.ndarray:
-    """The physicists' clustering rule on the pedestal-subtracted frame.
-
-    Pixels above `grow_sigma` noise sigmas that are 8-connected to a seed pixel
-    above `seed_sigma` sigmas. Pedestal and noise are estimated per frame
-    (median, 1.4826 x MAD). images (..., h, w) ADU -> (..., h, w) bool.
-    """
-    from scipy import ndimage
-
-    images = get_monochrome(images)
-    pedestal, sigma = robust_background(images)
-    excess = (images - pedestal) / np.maximum(sigma, 1e-6)
-    grow = excess >= grow_sigma
-    seed = excess >= seed_sigma
-    structure = np.zeros((3,) * images.ndim, dtype=bool)
-    structure[(1,) * (images.ndim - 2)] = True
-    labels, _ = ndimage.label(grow, structure=structure)
-    seeded = np.zeros(labels.max() + 1, dtype=bool)
-    seeded[labels[seed]] = True
-    seeded[0] = False
-    return seeded[labels]
-
-
-def rule_labels(
-    images: np.ndarray,
-    params: SimulationParameters | None = None,
-    rule: str = "hysteresis",
-    n_sigma: float = 3.0,
-) -> np.ndarray:
-    """Class ids from a classical rule: bands for glowing and hot pixels, a rule for clusters.
-
-    rule 'hysteresis' (seed 4 sigma, grow 1.5 sigma, 8-connected) or 'sigma'
-    (a plain `n_sigma` cut). Pedestal and noise come from each frame.
-    """
-    labels = get_class(images, params, cluster_threshold_sigma=np.inf, estimate_background=True)
-    if rule == "hysteresis":
-        clusters = hysteresis_clusters(images)
-    elif rule == "sigma":
-        pedestal, sigma = robust_background(get_monochrome(images))
-        clusters = get_monochrome(images) - pedestal >= n_sigma * sigma
-    else:
-        raise UserInputError(f"rule {rule!r} is not 'hysteresis' or 'sigma'")
-    labels[clusters & (labels == BACKGROUND)] = CLUSTER
     return labels
 
 

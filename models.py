@@ -126,9 +126,9 @@ def unet(
     return model
 
 
-def build_preset(name: str, weights=None, learning_rate: float | None = None):
-    """Build and compile the U-Net of a named preset ('default' or 'original')."""
+def build_preset(name: str, weights=None, learning_rate: float | None = None, channels: int = 1):
+    """Build and compile the U-Net of a named preset ('default' or 'original') for `channels` inputs."""
     if name not in PRESETS:
         raise UserInputError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
     options = {k: v for k, v in PRESETS[name].items() if k != "weighting"}
-    return unet(weights=weights, learning_rate=learning_rate, **options)
+    return unet(input_size=(None, None, channels), weights=weights, learning_rate=learning_rate, **options)

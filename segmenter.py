@@ -22,9 +22,9 @@ import numpy as np
 from tqdm import tqdm
 
 from classes import BACKGROUND, N_CLASSES
+from decision import decide_classes, refine_classes
 from errors import UserInputError
-from load_dataset import as_stack
-from normalisation import NORMALISATION, normalise_frames
+from normalisation import NORMALISATION, normalise_frames, unstretch
 from tiling import MARGIN_PX, TILE_SIZE_PX, iter_section_batches, paste_section, plan_sections
 
 # %% Settings - edit here when running top to bottom in Spyder
@@ -47,19 +47,20 @@ def pooling_depth(model) -> int:
 
 
 def predict_normalised(model, normalised: np.ndarray, multiple: int | None = None, batch_size: int = BATCH_SIZE):
-    """Class probabilities (n, h, w, N_CLASSES) float32 of a Keras model on normalised frames (n, h, w).
+    """Class probabilities (n, h, w, N_CLASSES) float32 of a Keras model on normalised frames (n, h, w, c).
 
     Frames of any size are padded by reflection to `multiple` (default
     2**depth of the model) and cropped back.
     """
     multiple = multiple or 2 ** pooling_depth(model)
-    n, height, width = normalised.shape
+    n, height, width = normalised.shape[:3]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
     mode = "reflect" if pad_h < height and pad_w < width else "symmetric"
-    padded = np.pad(normalised, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode) if pad_h or pad_w else normalised
+    pad = ((0, 0), (0, pad_h), (0, pad_w), (0, 0))
+    padded = np.pad(normalised, pad, mode=mode) if pad_h or pad_w else normalised
     out = np.empty((n, height, width, N_CLASSES), dtype=np.float32)
     for start in range(0, n, batch_size):
-        batch = padded[start : start + batch_size, ..., None]
+        batch = padded[start : start + batch_size]
         out[start : start + batch_size] = np.asarray(model(batch, training=False))[:, :height, :width]
     return out
 
@@ -77,6 +78,15 @@ def _mixed_precision_copy(model):
     fast = keras.models.clone_model(model, clone_function=clone)
     fast.set_weights(model.get_weights())
     return fast
+
+
+def _stack(frames: np.ndarray) -> np.ndarray:
+    """A frame (h, w) or a stack (n, h, w) as a float32 stack, any size of at least one pixel."""
+    frames = np.asarray(frames, dtype=np.float32)
+    frames = frames[None] if frames.ndim == 2 else frames
+    if frames.ndim != 3 or min(frames.shape[1:]) < 1:
+        raise UserInputError(f"expected a frame (h, w) or a stack (n, h, w), got shape {frames.shape}")
+    return frames
 
 
 # %% The segmenter
@@ -126,6 +136,27 @@ class Segmenter:
         return 2 ** int(self.card.get("depth", pooling_depth(self.model)))
 
     @property
+    def decision(self) -> dict:
+        """How probabilities become classes (the card's 'decision'; empty: the most likely class)."""
+        return self.card.get("decision", {})
+
+    def decide(self, probabilities: np.ndarray, normalised: np.ndarray) -> np.ndarray:
+        """Class ids (..., h, w) uint8 of whole frames from their probabilities (..., h, w, N_CLASSES).
+
+        normalised : the frames' network input (..., h, w, c); the matched
+        rule of the card's decision reads its matched-filter channel.
+        """
+        ids, fallback = decide_classes(probabilities, self.decision)
+        return self._refine(ids, fallback, normalised)
+
+    def _refine(self, ids: np.ndarray, fallback: np.ndarray, normalised: np.ndarray) -> np.ndarray:
+        """The card's frame rules (`decision.refine_classes`) on whole frames."""
+        if not self.decision:
+            return ids
+        z, significance = unstretch(normalised, self.card.get("normalisation"))
+        return refine_classes(ids, fallback, self.decision, significance, z)
+
+    @property
     def precision(self) -> str:
         """The model's arithmetic: 'float32' or 'bfloat16'."""
         return self.card.get("precision", "float32")
@@ -145,16 +176,16 @@ class Segmenter:
         return Segmenter(_mixed_precision_copy(self.model), dict(self.card, precision=precision), self.path)
 
     def normalise(self, frames: np.ndarray) -> np.ndarray:
-        """Frames (h, w) or (n, h, w) ADU normalised as the model was trained."""
+        """Frames (h, w) or (n, h, w) ADU normalised as the model was trained: (..., h, w, channels)."""
         return normalise_frames(frames, self.card.get("normalisation"))
 
     def predict_normalised(self, normalised: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """Class probabilities (n, h, w, N_CLASSES) of normalised frames (n, h, w) of any size."""
+        """Class probabilities (n, h, w, N_CLASSES) of normalised frames (n, h, w, c) of any size."""
         return predict_normalised(self.model, normalised, self.multiple, batch_size)
 
     def predict(self, frames: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Class probabilities (n, h, w, N_CLASSES) float32 of frames (n, h, w) or (h, w) in ADU."""
-        return self.predict_normalised(self.normalise(as_stack(frames)), batch_size)
+        return self.predict_normalised(self.normalise(_stack(frames)), batch_size)
 
     def classes(self, frames: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Class ids (uint8) of a frame (h, w) or a stack (n, h, w) of ADU values, any size.
@@ -165,11 +196,12 @@ class Segmenter:
         whole; NaN and inf pixels are class 0 (background).
         """
         ndim = np.ndim(frames)
-        frames = as_stack(frames)
+        frames = _stack(frames)
         if max(frames.shape[1:]) > TILE_SIZE_PX:
             classes = np.stack([self.segment(frame) for frame in frames])
         else:
-            classes = np.argmax(self.predict(frames, batch_size), axis=-1).astype(np.uint8)
+            normalised = self.normalise(frames)
+            classes = self.decide(self.predict_normalised(normalised, batch_size), normalised)
             classes[~np.isfinite(frames)] = BACKGROUND
         return classes[0] if ndim == 2 else classes
 
@@ -181,7 +213,7 @@ class Segmenter:
         batch_size: int = TILE_BATCH_SIZE,
         progress: bool = False,
     ) -> np.ndarray:
-        """Class ids (h, w) uint8 of one normalised frame (h, w) of any size, in overlapping tiles.
+        """Class ids (h, w) uint8 of one normalised frame (h, w, c) of any size, in overlapping tiles.
 
         Tiles of at most `tile_px` (`tiling.plan_sections`) stream through
         the model `batch_size` at a time; each tile's classes are kept only in
@@ -189,19 +221,21 @@ class Segmenter:
         frame, its class map and one batch of tiles.
         """
         normalised = np.asarray(normalised, dtype=np.float32)
-        if normalised.ndim != 2:
-            raise UserInputError(f"expected one frame (h, w), got shape {normalised.shape}")
+        if normalised.ndim != 3:
+            raise UserInputError(f"expected one normalised frame (h, w, c), got shape {normalised.shape}")
         if batch_size < 1:
             raise UserInputError(f"batch size must be at least 1, not {batch_size}")
-        layout = plan_sections(normalised.shape, tile_px, margin_px, self.multiple)
-        classes = np.empty(normalised.shape, dtype=np.uint8)
+        layout = plan_sections(normalised.shape[:2], tile_px, margin_px, self.multiple)
+        classes = np.empty(normalised.shape[:2], dtype=np.uint8)
+        fallback = np.empty(normalised.shape[:2], dtype=np.uint8)
         total = -(-len(layout) // batch_size)
         bar = dict(total=total, desc="tiles", unit="batch", leave=False, disable=not progress or total < 2)
         for numbers, batch in tqdm(iter_section_batches(normalised, layout, batch_size), **bar):
-            tile_classes = np.argmax(self.model.predict_on_batch(batch[..., None]), axis=-1).astype(np.uint8)
-            for tile, index in zip(tile_classes, numbers):
+            tile_classes, tile_fallback = decide_classes(np.asarray(self.model.predict_on_batch(batch)), self.decision)
+            for tile, tile_back, index in zip(tile_classes, tile_fallback, numbers):
                 paste_section(classes, tile, layout, index)
-        return classes
+                paste_section(fallback, tile_back, layout, index)
+        return self._refine(classes, fallback, normalised)
 
     def segment(
         self,

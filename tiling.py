@@ -112,20 +112,20 @@ def plan_sections(
 
 
 def cut_section(frame: np.ndarray, layout: TileLayout, index: int) -> np.ndarray:
-    """Section `index` (th, tw) of a frame (h, w), reflected where it reaches past the frame."""
+    """Section `index` (th, tw, ...) of a frame (h, w, ...), reflected where it reaches past the frame."""
     top, left = layout.origin(index)
     height, width = layout.window
     section = frame[top : top + height, left : left + width]
     short_h, short_w = height - section.shape[0], width - section.shape[1]
     if short_h or short_w:
-        section = np.pad(section, ((0, short_h), (0, short_w)), mode="reflect")
+        section = np.pad(section, ((0, short_h), (0, short_w)) + ((0, 0),) * (frame.ndim - 2), mode="reflect")
     return section
 
 
 def frame_to_sections(frame: np.ndarray, layout: TileLayout) -> np.ndarray:
-    """All sections (n, th, tw) of a frame (h, w); `images_small2big` puts them back."""
+    """All sections (n, th, tw, ...) of a frame (h, w, ...); `images_small2big` puts them back."""
     frame = np.asarray(frame)
-    if frame.shape != layout.frame_shape:
+    if frame.shape[:2] != layout.frame_shape:
         raise UserInputError(f"frame shape {frame.shape} differs from the layout's {layout.frame_shape}")
     return np.stack([cut_section(frame, layout, i) for i in range(len(layout))])
 
@@ -133,7 +133,7 @@ def frame_to_sections(frame: np.ndarray, layout: TileLayout) -> np.ndarray:
 def iter_section_batches(
     frame: np.ndarray, layout: TileLayout, batch_size: int
 ) -> Iterator[tuple[range, np.ndarray]]:
-    """Yield (section numbers, sections (b, th, tw)) in batches, to stream a frame through a model."""
+    """Yield (section numbers, sections (b, th, tw, ...)) in batches, to stream a frame (h, w, ...) through a model."""
     for start in range(0, len(layout), batch_size):
         numbers = range(start, min(start + batch_size, len(layout)))
         yield numbers, np.stack([cut_section(frame, layout, i) for i in numbers])

@@ -29,15 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from classes import CLASS_NAMES, to_one_hot
-from errors import UserInputError, run_command
+from errors import UserInputError, quiet_native_logs, run_command
 from figures import plot_confusion, plot_learning_curves, visualize_label
 from safe_write import refuse_existing, save_text
 from scoring import classification_report, confusion, score_labels
 from training_data import (
     OVERLAP_WEIGHT,
+    SMALL_CLUSTER_WEIGHT,
     load_or_simulate,
     make_targets,
     overlap_weights,
+    small_cluster_weights,
     split_validation,
     training_dataset,
 )
@@ -56,6 +58,16 @@ LEARNING_RATE = None
 SEED = 0
 LABELS = "truth"
 AUGMENT = False
+MATCHED_FILTER = True
+# how probabilities become classes, written into the card (decision.py); the matched rule needs MATCHED_FILTER
+DECISION = {
+    "cluster_probability": 0.5,
+    "glow_edge_max_px": 2,
+    "hot_halo_fraction": 0.5,
+    "matched_threshold": 5.0,
+    "matched_guard_px": 3,
+    "matched_grow_sigma": 1.5,
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,15 @@ class TrainingSettings:
     augment: bool = AUGMENT
     learning_rate: float | None = LEARNING_RATE
     overlap_weight: float = OVERLAP_WEIGHT
+    small_cluster_weight: float = SMALL_CLUSTER_WEIGHT
+    matched_filter: bool = MATCHED_FILTER
+
+    @property
+    def normalisation(self) -> dict:
+        """The input normalisation: with the matched-filter channel, or the frame alone."""
+        from normalisation import MATCHED_NORMALISATION, NORMALISATION
+
+        return dict(MATCHED_NORMALISATION if self.matched_filter else NORMALISATION)
 
 
 @dataclass
@@ -148,12 +169,12 @@ def prepare_data(settings: TrainingSettings, workdir: Path) -> TrainingData:
     return TrainingData(
         images=images,
         targets=targets,
-        normalised=normalise_frames(images),
+        normalised=normalise_frames(images, settings.normalisation),
         fit_idx=fit_idx,
         val_idx=val_idx,
         test_images=test_images,
         test_truth=test_truth,
-        test_normalised=normalise_frames(test_images),
+        test_normalised=normalise_frames(test_images, settings.normalisation),
         provenance=provenances,
     )
 
@@ -164,13 +185,15 @@ def build_model(settings: TrainingSettings, data: TrainingData, distribute: bool
 
     import models
     from load_dataset import get_weights
+    from normalisation import input_channels
 
     weighting = models.PRESETS[settings.preset]["weighting"]
     weights = get_weights(data.targets[data.fit_idx], weighting)
     print(f"class weights ({weighting}): " + ", ".join(f"{n} {w:.3g}" for n, w in zip(CLASS_NAMES, weights)))
     strategy = tf.distribute.MirroredStrategy() if distribute else tf.distribute.get_strategy()
     with strategy.scope():
-        model = models.build_preset(settings.preset, weights=weights, learning_rate=settings.learning_rate)
+        model = models.build_preset(settings.preset, weights=weights, learning_rate=settings.learning_rate,
+                                    channels=input_channels(settings.normalisation))
     return model, weights
 
 
@@ -193,9 +216,24 @@ def f1_callback(x_val: np.ndarray, y_val: np.ndarray, history: list[dict]):
     return ValidationF1()
 
 
-def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunPaths) -> list[dict]:
-    """Fit with the original's callbacks (and BackupAndRestore); return the validation F1 per epoch."""
+def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunPaths) -> dict:
+    """Fit with the original's callbacks (and BackupAndRestore); return what the fit did.
+
+    An interrupted run resumes from its backup: the epochs and seconds of
+    every part are counted (`progress.json` in the backup folder). The
+    weights kept are those of the epoch with the lowest validation loss
+    (EarlyStopping restores them), and the returned record says which.
+    """
     import keras
+
+    progress_path = paths.backup / "progress.json"
+    earlier = json.loads(progress_path.read_text()) if progress_path.is_file() else {"seconds": 0.0}
+    started = time.time()
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            paths.backup.mkdir(parents=True, exist_ok=True)
+            save_text(progress_path, json.dumps({"seconds": earlier["seconds"] + time.time() - started}), force=True)
 
     f1_history: list[dict] = []
     callbacks = [
@@ -205,13 +243,23 @@ def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunP
         keras.callbacks.ModelCheckpoint(paths.partial_model, monitor="val_loss", save_best_only=True),
         keras.callbacks.CSVLogger(paths.log, append=paths.backup.exists()),
         keras.callbacks.BackupAndRestore(str(paths.backup)),
+        Progress(),
     ]
     fit = data.fit_idx
     pixel_weights = overlap_weights(data.targets[fit], settings.overlap_weight)
+    pixel_weights *= small_cluster_weights(data.targets[fit], settings.small_cluster_weight)
     fit_data = training_dataset(data.normalised[fit], data.targets[fit], settings.batch_size, settings.seed, pixel_weights)
-    val_data = (data.normalised[data.val_idx][..., None], to_one_hot(data.targets[data.val_idx]))
+    val_data = (data.normalised[data.val_idx], to_one_hot(data.targets[data.val_idx]))
     model.fit(fit_data, validation_data=val_data, epochs=settings.epochs, callbacks=callbacks, verbose=2, shuffle=False)
-    return f1_history
+    import csv
+
+    with open(paths.log) as handle:
+        losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]
+    best = int(np.argmin(losses))
+    print(f"kept the weights of epoch {best + 1} of {len(losses)}, the lowest validation loss ({losses[best]:.4f});"
+          " the test scores below are that epoch's")
+    return {"epochs_run": len(losses), "best_epoch": best + 1, "fit_seconds": earlier["seconds"] + time.time() - started,
+            "resumed": bool(earlier["seconds"])}
 
 
 def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, paths: RunPaths, record: dict,
@@ -223,13 +271,14 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
     import tensorflow as tf
 
     import models
-    from normalisation import NORMALISATION
-    from segmenter import predict_normalised
+    from segmenter import Segmenter
 
-    prediction = np.argmax(predict_normalised(model, data.test_normalised), axis=-1).astype(np.uint8)
+    segmenter = Segmenter(model, {"depth": models.PRESETS[settings.preset]["depth"], "decision": dict(DECISION),
+                                  "normalisation": settings.normalisation})
+    prediction = segmenter.decide(segmenter.predict_normalised(data.test_normalised), data.test_normalised)
     scores = score_labels(prediction, data.test_truth)
     report = classification_report(prediction, data.test_truth)
-    test_loss = float(model.evaluate(data.test_normalised[..., None], to_one_hot(data.test_truth),
+    test_loss = float(model.evaluate(data.test_normalised, to_one_hot(data.test_truth),
                                      batch_size=settings.batch_size, verbose=0)[0])
     print(f"test loss {test_loss:.4f}\n{report}")
     card = {
@@ -237,13 +286,18 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
         "preset": settings.preset,
         "architecture": dict(models.PRESETS[settings.preset]),
         "depth": models.PRESETS[settings.preset]["depth"],
-        "normalisation": NORMALISATION,
+        "normalisation": settings.normalisation,
+        "decision": dict(DECISION),
         "class_names": list(CLASS_NAMES),
         "class_weights": [float(w) for w in record["weights"]],
         "labels": settings.labels,
         "augment": settings.augment,
         "overlap_weight": settings.overlap_weight,
+        "small_cluster_weight": settings.small_cluster_weight,
+        "matched_filter": settings.matched_filter,
         "epochs_run": record["epochs_run"],
+        "best_epoch": record["best_epoch"],
+        "resumed": record["resumed"],
         "batch_size": settings.batch_size,
         "seed": settings.seed,
         "data": data.provenance,
@@ -276,7 +330,7 @@ def draw_run_figures(model, data: TrainingData, prediction: np.ndarray, paths: R
                     path=out / "train_prediction.png", title=f"training frame {train_frame}", show=show)
     for i in range(len(data.test_images)):
         visualize_label(data.test_images[i], data.test_truth[i], prediction[i],
-                        path=out / f"test_prediction_{i:03d}.png", title=f"test frame {i}", show=False)
+                        path=out / f"prediction_{i:04d}.png", title=f"test frame {i}", show=False)
 
 
 # %% Training
@@ -293,8 +347,11 @@ def train(settings: TrainingSettings | None = None, *, workdir: Path = REPO, for
     import models
 
     settings = replace_settings(settings or TrainingSettings(), overrides)
-    if settings.epochs < 1 or settings.batch_size < 1:
-        raise UserInputError("--epochs and --batch-size must be at least 1")
+    for option, value, least in (("--epochs", settings.epochs, 1), ("--batch-size", settings.batch_size, 1),
+                                 ("--train-count", settings.train_count, 1), ("--test-count", settings.test_count, 1),
+                                 ("--varied-count", settings.varied_count, 0)):
+        if value < least:
+            raise UserInputError(f"{option} must be at least {least}, not {value}")
     if settings.preset not in models.PRESETS:
         raise UserInputError(f"--preset must be one of {', '.join(models.PRESETS)}, not {settings.preset!r}")
     paths = RunPaths(Path(workdir), settings.model_name)
@@ -307,8 +364,9 @@ def train(settings: TrainingSettings | None = None, *, workdir: Path = REPO, for
 
     data = prepare_data(settings, paths.workdir)
     model, weights = build_model(settings, data, distribute)
-    f1_history = fit_model(model, data, settings, paths)
-    record = {"weights": weights, "epochs_run": len(f1_history), "train_seconds": time.time() - started}
+    fit_started = time.time()
+    fitted = fit_model(model, data, settings, paths)
+    record = {"weights": weights, **fitted, "train_seconds": fitted["fit_seconds"] + fit_started - started}
     card = evaluate_and_save(model, data, settings, paths, record, show)
     print(f"saved {paths.model}, {paths.card.name}, {paths.log.name}; figures in {paths.figures}"
           f" ({record['train_seconds']:.0f} s)")
@@ -326,22 +384,28 @@ def replace_settings(settings: TrainingSettings, overrides: dict) -> TrainingSet
 # %% Command line
 def main(argv: list[str] | None = None) -> int:
     """Train a model from the command line (or top to bottom in Spyder)."""
-    parser = argparse.ArgumentParser(description="Train the CCD segmentation U-Net.")
-    parser.add_argument("--preset", default=PRESET, help="'default' or 'original'")
-    parser.add_argument("--model-name", default=MODEL_NAME)
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser = argparse.ArgumentParser(description="Train the CCD segmentation U-Net.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--preset", default=PRESET, choices=("default", "original"), help="network and loss settings")
+    parser.add_argument("--model-name", default=MODEL_NAME, help="saved as Models/NAME.keras, .json, .log")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="most epochs (early stopping may end sooner)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="frames per training step")
     parser.add_argument("--train-count", type=int, default=TRAIN_COUNT, help="frames simulated if none exist")
     parser.add_argument("--varied-count", type=int, default=VARIED_COUNT, help="robustness frames (0: none)")
-    parser.add_argument("--test-count", type=int, default=TEST_COUNT)
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--labels", choices=("truth", "thresholds"), default=LABELS)
+    parser.add_argument("--test-count", type=int, default=TEST_COUNT, help="test frames simulated if none exist")
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of data, weights and shuffling")
+    parser.add_argument("--labels", choices=("truth", "thresholds"), default=LABELS,
+                        help="learn the exact truth or the original's threshold labels")
     parser.add_argument("--augment", action="store_true", help="add an augmented copy of the training set")
-    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="the optimiser's default if none")
     parser.add_argument("--workdir", type=Path, default=REPO, help="where Images/ and Models/ live")
     parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (MirroredStrategy)")
     parser.add_argument("--overlap-weight", type=float, default=OVERLAP_WEIGHT,
                         help="loss weight of cluster pixels on glowing regions (1: none)")
+    parser.add_argument("--small-cluster-weight", type=float, default=SMALL_CLUSTER_WEIGHT,
+                        help="loss weight of pixels of clusters of at most 6 px, the faint signal (1: none)")
+    parser.add_argument("--no-matched-filter", action="store_true",
+                        help="give the network the frame alone, without the matched-filter channel")
     parser.add_argument("--force", action="store_true", help="overwrite a model of the same name")
     args = parser.parse_args(argv)
     settings = TrainingSettings(
@@ -357,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         augment=args.augment,
         learning_rate=args.learning_rate,
         overlap_weight=args.overlap_weight,
+        small_cluster_weight=args.small_cluster_weight,
+        matched_filter=not args.no_matched_filter,
     )
     return run_command(
         lambda: train(settings, workdir=args.workdir, force=args.force, distribute=args.distribute) and None,
@@ -364,4 +430,5 @@ def main(argv: list[str] | None = None) -> int:
     )
 
 if __name__ == "__main__":
+    quiet_native_logs()
     raise SystemExit(main())

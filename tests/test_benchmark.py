@@ -104,7 +104,7 @@ def quick_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("benchmark")
     images, truth = simulate_dataset(4, 3, progress=False)
     model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
-    model.fit(normalisation.normalise_frames(images)[..., None], to_one_hot(truth), epochs=1, batch_size=2, verbose=0)
+    model.fit(normalisation.normalise_frames(images), to_one_hot(truth), epochs=1, batch_size=2, verbose=0)
     model_path = folder / "m.keras"
     model.save(model_path)
     load_model.card_path(model_path).write_text(json.dumps({"depth": 2}))
@@ -126,6 +126,7 @@ def test_quick_run_writes_json_markdown_and_plot(quick_report):
     assert {"quality", "clusters", "speed", "machine", "date"} <= set(report)
     assert (output / "benchmark.md").read_text().startswith("# Benchmark")
     assert (output / "cluster_efficiency.png").stat().st_size > 1000
+    assert (output / "injection_efficiency.png").stat().st_size > 1000
     notes = [line for line in stdout.splitlines() if "absent.keras" in line]
     assert len(notes) == 1 and "skipped" in notes[0]
 
@@ -134,7 +135,7 @@ def test_quick_report_scores_are_sane(quick_report):
     _, output, _ = quick_report
     report = json.loads((output / "benchmark.json").read_text())
     methods = report["quality"]["methods"]
-    assert set(methods) == {"model m.keras", "threshold rule", "hysteresis rule", "3-sigma cut"}
+    assert set(methods) == {"model m.keras", "threshold rule", "hysteresis rule", "photutils", "matched filter"}
     pixels = 2 * 3 * 256 * 256
     for scores in methods.values():
         assert sum(scores["all"][c]["support"] for c in CLASS_NAMES) == pixels
@@ -171,3 +172,20 @@ def test_quick_report_speed_figures_are_numbers(quick_report):
     assert inference["frame_px"] == [512, 512]
     assert inference["pipeline_mp_per_s"] > 0 and inference["bare_mp_per_s"] > 0
     assert inference["peak_rss_mib"] > 0
+
+
+def test_quick_report_holds_held_out_populations_and_injection(quick_report):
+    _, output, _ = quick_report
+    report = json.loads((output / "benchmark.json").read_text())
+    sets = report["quality"]["test_sets"]
+    held_out = {name for name, s in sets.items() if s["held_out"]}
+    assert held_out == {"other-clusters", "other-physics", "both"} and not sets["mixed"]["held_out"]
+    assert set(report["quality"]["tuning"]) == {"hysteresis rule", "photutils", "matched filter"}
+    for method, result in report["injection"].items():
+        assert len(result["efficiency"]) == len(result["charges_adu"]) and result["fakes_per_frame"] >= 0
+        assert all(lo <= e <= hi for lo, e, hi in zip(result["efficiency_low"], result["efficiency"],
+                                                       result["efficiency_high"]))
+    finders = [report["injection"][m]["efficiency"][-1] for m in ("photutils", "matched filter")]
+    assert min(finders) > 0.9  # 3000 ADU deposits are found by any finder at its best
+    markdown = (output / "benchmark.md").read_text()
+    assert "other-physics (held out)" in markdown and "## Injection" in markdown

@@ -104,14 +104,25 @@ def test_dark_current_is_poisson_in_electrons():
     assert electrons.var() == pytest.approx(2.0, rel=0.08)
 
 
-def test_library_statistics_match_the_original_library(library):
-    stats = cluster_library.library_statistics(library)
-    assert stats["stamps"] == 803
+def test_bright_part_of_the_library_matches_the_original_library():
+    bright = cluster_library.make_cluster_library(803, 0, cluster_library.BRIGHT_MIXTURE)
+    stats = cluster_library.library_statistics(bright)
     assert 8 <= stats["median_height_px"] <= 14 and 8 <= stats["median_width_px"] <= 14
     assert 60 <= stats["median_nonzero_px"] <= 100
     assert 33 <= stats["median_charge_units"] <= 50
     assert 0.40 <= stats["fraction_nonzero_below_0p1"] <= 0.55
     assert 2.5 <= stats["median_peak_units"] <= 5.0
+
+
+def test_library_spans_the_noise_floor_to_muon_tracks(library):
+    adu = 200.0  # per charge unit at the default physics; one noise sigma is about 19 ADU
+    charge_adu = np.array([s.sum() for s in library]) * adu
+    pixels_above_sigma = np.array([np.count_nonzero(s * adu >= 19.0) for s in library])
+    assert len(library) == cluster_library.LIBRARY_SIZE
+    assert np.percentile(charge_adu, 5) < 150 and charge_adu.max() > 20000
+    assert np.mean(charge_adu < 1000) > 0.25
+    assert np.mean((pixels_above_sigma >= 1) & (pixels_above_sigma <= 6)) > 0.15
+    assert any(s.shape == (1, 1) for s in library)
 
 
 def test_library_is_regenerated_identically_from_its_seed(library):

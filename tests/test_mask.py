@@ -117,16 +117,6 @@ def test_background_estimate_is_not_pulled_by_glowing_columns(library):
     assert np.all(np.abs(sigma - params.noise_sigma_adu) < 1.0)
 
 
-def test_hysteresis_grows_from_seeds_only():
-    frame = np.random.default_rng(0).normal(1000.0, 10.0, (40, 40)).astype(np.float32)
-    frame = np.clip(frame, 985, 1015)
-    frame[10, 10:14] = [1050, 1020, 1020, 1020]  # seed (5 sigma) and its 2-sigma tail
-    frame[30, 30:33] = 1025  # 2.5 sigma, no seed
-    clusters = mask.hysteresis_clusters(frame)
-    assert clusters[10, 10:14].all()
-    assert not clusters[30, 30:33].any()
-
-
 def test_display_reduction_keeps_small_objects_and_priority():
     ids = np.zeros((8, 8), np.uint8)
     ids[0, 0] = classes.CLUSTER

@@ -65,3 +65,25 @@ def test_normalisation_survives_nan_and_constant_frames():
     frame[0, 0] = np.nan
     out = normalisation.normalise_frames(frame)
     assert np.all(np.isfinite(out))
+
+
+def test_matched_filter_is_unit_noise_and_lifts_a_faint_deposit():
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 1.0, (2, 128, 128)).astype(np.float32)
+    significance = normalisation.matched_filter(z, (0.7,))
+    assert np.std(significance) == pytest.approx(1.0, abs=0.08)
+    yy, xx = np.mgrid[:128, :128]
+    deposit = np.exp(-((yy - 64) ** 2 + (xx - 64) ** 2) / (2 * 1.2**2))
+    deposit *= 20.0 / deposit.sum()  # 20 noise sigmas in all, under 3 sigmas in its brightest pixel
+    z[0] += deposit.astype(np.float32)
+    lifted = normalisation.matched_filter(z, (0.3, 0.7, 1.2))
+    assert deposit.max() < 3 and lifted[0, 62:67, 62:67].max() > 3.5
+
+
+def test_matched_normalisation_adds_a_second_channel():
+    frame = np.random.default_rng(0).normal(8800, 19, (40, 50)).astype(np.float32)
+    one = normalisation.normalise_frames(frame)
+    two = normalisation.normalise_frames(frame, normalisation.MATCHED_NORMALISATION)
+    assert one.shape == (40, 50, 1) and two.shape == (40, 50, 2)
+    assert np.array_equal(one[..., 0], two[..., 0])
+    assert normalisation.input_channels(normalisation.MATCHED_NORMALISATION) == 2

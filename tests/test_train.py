@@ -26,7 +26,7 @@ def test_training_writes_model_log_card_and_figures(trained):
     assert saved["seed"] == 0 and saved["depth"] == 3 and len(saved["class_weights"]) == 4
     assert 0.0 <= saved["test"]["scores"]["cluster"]["f1"] <= 1.0
     outputs = workdir / "Images" / "Outputs" / "tiny"
-    for name in ("learning_curves.png", "confusion_matrix.png", "train_prediction.png", "test_prediction_002.png"):
+    for name in ("learning_curves.png", "confusion_matrix.png", "train_prediction.png", "prediction_0002.png"):
         assert (outputs / name).stat().st_size > 1000
     assert "val_f1_cluster" in (models_dir / "tiny.log").read_text().splitlines()[0]
     assert (workdir / "Images" / "Train" / "varied_data.npy").is_file()
@@ -75,12 +75,21 @@ def test_overlap_weights_emphasise_clusters_on_glowing_regions_only():
 
 
 def test_training_batches_carry_pixel_weights():
-    x = np.zeros((3, 16, 16), np.float32)
+    x = np.zeros((3, 16, 16, 2), np.float32)
+    x[..., 1] = 7.0
     y = np.zeros((3, 16, 16), np.uint8)
     y[:, 2, 3] = 3
     w = np.ones((3, 16, 16), np.float32)
     w[:, 2, 3] = 5.0
     images, targets, weights = next(iter(training_data.training_dataset(x, y, 3, 0, w)))
-    assert images.shape == (3, 16, 16, 1) and targets.shape == (3, 16, 16, 4)
+    assert images.shape == (3, 16, 16, 2) and targets.shape == (3, 16, 16, 4)
+    assert np.all(np.asarray(images)[..., 1] == 7.0)
     cluster = np.asarray(targets)[..., 3] == 1
     assert np.all(np.asarray(weights)[cluster] == 5.0) and np.all(np.asarray(weights)[~cluster] == 1.0)
+
+
+def test_zero_training_frames_blame_the_right_option_and_make_no_folders(tmp_path, capsys):
+    assert train.main(["--train-count", "0", "--workdir", str(tmp_path), "--model-name", "x"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --train-count must be at least 1, not 0"]
+    assert not any(tmp_path.iterdir())
