@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classes import N_CLASSES
+from frames import check_truth
 from errors import UserInputError, run_command
 from figures import plot_before_after
 from safe_write import refuse_existing
@@ -116,16 +116,9 @@ def check_dataset(images: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np
     on a wrong shape or a class id outside 0..3.
     """
     images = np.asarray(images)
-    truth = np.asarray(truth)
     if images.ndim != 3:
         raise UserInputError(f"expected images (n, h, w), got shape {images.shape}")
-    if truth.shape != images.shape:
-        raise UserInputError(f"truth shape {truth.shape} differs from the images' {images.shape}")
-    if not np.issubdtype(truth.dtype, np.integer):
-        raise UserInputError(f"truth must hold integer class ids, not {truth.dtype}")
-    if truth.size and (int(truth.min()) < 0 or int(truth.max()) >= N_CLASSES):
-        raise UserInputError(f"truth class ids must be 0..{N_CLASSES - 1}")
-    return images.astype(np.float32, copy=False), truth.astype(np.uint8, copy=False)
+    return images.astype(np.float32, copy=False), check_truth(truth, images.shape)
 
 
 def augment(
@@ -189,7 +182,9 @@ def add_augmented_copies(
 # %% Command line
 def main(argv: list[str] | None = None) -> int:
     """Augment a few simulated frames and save the before/after figure."""
-    parser = argparse.ArgumentParser(description="Show the augmentation on a few simulated frames.")
+    parser = argparse.ArgumentParser(
+        description="Show the augmentation on a few simulated frames.", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=EXAMPLE_COUNT, help="number of frames to show")
     parser.add_argument("--seed", type=int, default=SEED, help="seed of the frames and of the augmentation")
     parser.add_argument("--max-shift-px", type=int, default=MAX_SHIFT_PX)

@@ -17,10 +17,10 @@ import numpy as np
 
 from classes import CLASS_NAMES, get_percentages
 from errors import UserInputError
+from frames import MIN_FRAME_PX
 from safe_write import write_atomically
 
 # %% Settings - edit here when running top to bottom in Spyder
-MIN_FRAME_PX = 16
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
 STRUCTURAL_KEYWORDS = (
     "SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS",
@@ -69,6 +69,12 @@ class FitsFrame:
         """'HDU 1 (SCI) plane 2': where in its file the frame is, for messages."""
         plane = "" if self.plane is None else f" plane {self.plane}"
         return f"HDU {self.hdu_index} ({self.hdu_name or '-'}){plane}"
+
+
+def header_text(text: str) -> str:
+    """`text` as a FITS header value can hold it: printable ASCII, other characters escaped ('\\xe9')."""
+    escaped = str(text).encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if 32 <= ord(c) < 127 else f"\\x{ord(c):02x}" for c in escaped)
 
 
 def is_fits_name(path: str | Path) -> bool:
@@ -321,7 +327,7 @@ def segmentation_header(frame: FitsFrame, class_map: np.ndarray, notes: dict | N
     percentages = get_percentages(class_map[r0:r1, c0:c1])
     for cid, share in enumerate(percentages):
         header[f"SEGPCT{cid}"] = (round(float(share), 4), f"% of analysed pixels: {CLASS_NAMES[cid]}")
-    header["SEGSRC"] = (frame.path.name, "segmented file")
+    header["SEGSRC"] = (header_text(frame.path.name)[-68:], "segmented file (non-ASCII escaped)")
     header["SEGHDU"] = (frame.hdu_index, f"its HDU ({frame.hdu_name})")
     if frame.plane is not None:
         header["SEGPLANE"] = (frame.plane, "its cube plane (0-based)")

@@ -11,6 +11,7 @@ byte-identical files, and frame i does not depend on how many are made.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ SEED = 1
 LAYOUT = "mixed"
 NAME = "training"
 SIZE = (256, 256)
+WORK_BYTES_PER_PX = 48  # float64 noise, charge and masks of the frame being built
 
 
 # %% Functions
@@ -61,8 +63,7 @@ def simulate_frames(
     models; `draw_params` replaces that draw (held-out physics);
     `library` replaces `Cluster.pkl` (held-out cluster populations).
     """
-    if count < 1:
-        raise UserInputError(f"--count must be at least 1, not {count}")
+    check_request(count, seed, size)
     library = library if library is not None else load_cluster_library()
     draw_params = draw_params or (random_parameters if vary_physics else None)
     images = np.empty((count, *size), dtype=np.float32)
@@ -75,6 +76,39 @@ def simulate_frames(
         frame = simulate_frame(rng, frame_params, layout, size, library)
         images[i], truth[i], cluster_adu[i] = frame.image, frame.truth, frame.cluster_adu
     return images, truth, cluster_adu
+
+
+def available_memory_bytes() -> int:
+    """Memory the system can give now (MemAvailable of /proc/meminfo; physical memory elsewhere)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_request(count: int, seed: int, size: tuple[int, int]) -> None:
+    """Refuse, in one line, a data set that cannot be made: bad count, seed or size, or too big for memory.
+
+    A data set holds 9 bytes a pixel (image, truth, charge); building one
+    frame takes about `WORK_BYTES_PER_PX` more per pixel of that frame.
+    """
+    if count < 1:
+        raise UserInputError(f"--count must be at least 1, not {count}")
+    if seed < 0:
+        raise UserInputError(f"--seed must be 0 or more, not {seed}")
+    if len(size) != 2 or min(size) < 1:
+        raise UserInputError(f"--size must be two positive numbers of pixels, not {' '.join(map(str, size))}")
+    height, width = size
+    needed = count * height * width * 9 + height * width * WORK_BYTES_PER_PX
+    available = available_memory_bytes()
+    if needed > available:
+        raise UserInputError(
+            f"{count} frames of {height} x {width} px need about {needed / 2**30:.1f} GiB of memory;"
+            f" {available / 2**30:.1f} GiB is available: make fewer or smaller frames"
+        )
 
 
 def simulate_dataset(
@@ -109,6 +143,21 @@ def save_dataset(
     return paths
 
 
+def holds_dataset(folder: Path, name: str, images: np.ndarray, truth: np.ndarray) -> bool:
+    """True when NAME_data.npy and NAME_truth.npy in `folder` hold exactly these arrays."""
+    from load_dataset import load_npy
+
+    paths = dataset_paths(folder, name)
+    if not all(p.is_file() for p in paths):
+        return False
+    try:
+        stored = [load_npy(p) for p in paths]
+    except UserInputError:
+        return False
+    return all(a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b)
+               for a, b in zip(stored, (images, truth)))
+
+
 def save_pngs(images: np.ndarray, truth: np.ndarray, folder: Path, force: bool = False) -> list[Path]:
     """One 16-bit grey PNG per frame (ADU, clipped to 0..65535) and one colour PNG of its truth, atomically."""
     import cv2
@@ -135,26 +184,30 @@ def threshold_report(images: np.ndarray, truth: np.ndarray, params: SimulationPa
 # %% Command line
 def main(argv: list[str] | None = None) -> int:
     """Simulate a data set and save it; print class percentages."""
-    parser = argparse.ArgumentParser(description="Simulate CCD frames with exact truth labels.")
+    parser = argparse.ArgumentParser(description="Simulate CCD frames with exact truth labels.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--count", type=int, default=COUNT, help="number of frames")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of the frames (0 or more)")
     parser.add_argument("--layout", choices=LAYOUTS, default=LAYOUT)
     parser.add_argument("--name", default=NAME, help="'training' or 'test' (sets the default folder)")
     parser.add_argument("--output", type=Path, default=None, help="folder (default Images/Train or Images/Test)")
-    parser.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("H", "W"))
+    parser.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("H", "W"), help="frame size, px")
     parser.add_argument("--vary-physics", action="store_true", help="draw pedestal, noise, intensities per frame")
     parser.add_argument("--png", action="store_true", help="also write one PNG per frame")
     parser.add_argument("--report", action="store_true", help="score the threshold labels against the truth")
-    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument("--force", action="store_true", help="overwrite existing files that differ")
     args = parser.parse_args(argv)
     folder = args.output or default_folder(args.name)
 
     def run() -> None:
-        refuse_existing(dataset_paths(folder, args.name), args.force)
+        check_request(args.count, args.seed, tuple(args.size))
         images, truth = simulate_dataset(args.count, args.seed, args.layout, tuple(args.size),
                                          vary_physics=args.vary_physics)
-        written = save_dataset(images, truth, folder, args.name, force=args.force, png=args.png)
-        print(f"wrote {written[0]} and {written[1]}" + (f" and {len(written) - 2} PNGs" if args.png else ""))
+        if not args.force and holds_dataset(folder, args.name, images, truth) and not args.png:
+            print(f"unchanged: {folder / args.name}_data.npy and _truth.npy already hold these frames")
+        else:
+            written = save_dataset(images, truth, folder, args.name, force=args.force, png=args.png)
+            print(f"wrote {written[0]} and {written[1]}" + (f" and {len(written) - 2} PNGs" if args.png else ""))
         print("class percentages: " + format_percentages(get_percentages(truth)))
         if args.report:
             print(threshold_report(images, truth))

@@ -15,11 +15,12 @@ import numpy as np
 from classes import CLASS_NAMES, N_CLASSES, statistics
 from errors import UserInputError
 from fits_io import process_fits
+from frames import check_frames, check_truth
 from mask import get_monochrome
 from object_search import check_one_object
 from tiling import images_small2big
 
-__all__ = ["get_weights", "load_npy", "load_npy_pair", "load_frames", "load_images", "process_fits",
+__all__ = ["get_weights", "load_npy", "load_npy_pair", "load_frames", "load_truth", "load_images", "process_fits",
            "images_small2big", "check_one_object"]  # fmt: skip
 
 # %% Settings - edit here when running top to bottom in Spyder
@@ -61,16 +62,6 @@ def load_npy(path: str | Path) -> np.ndarray:
         raise UserInputError(f"{path}: not a readable .npy array ({exc})") from None
 
 
-def as_stack(images: np.ndarray) -> np.ndarray:
-    """A frame (h, w) or a stack (n, h, w) as a float32 stack (n, h, w); other shapes raise."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 2:
-        images = images[None]
-    if images.ndim != 3 or min(images.shape[1:]) < 1:
-        raise UserInputError(f"expected a frame (h, w) or a stack (n, h, w), got shape {images.shape}")
-    return images
-
-
 def load_npy_pair(folder: str | Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Load `folder/NAME_data.npy` (n, h, w) float32 ADU and `NAME_truth.npy` (n, h, w) uint8."""
     folder = Path(folder)
@@ -85,21 +76,33 @@ def load_npy_pair(folder: str | Path, name: str) -> tuple[np.ndarray, np.ndarray
         raise UserInputError(f"{data_path}: expected (n, h, w) frames, got shape {images.shape}")
     if images.shape != truth.shape:
         raise UserInputError(f"{truth_path}: shape {truth.shape} does not match {data_path.name} {images.shape}")
-    if truth.size and int(truth.max()) >= N_CLASSES:
-        raise UserInputError(f"{truth_path}: class ids must be 0..{N_CLASSES - 1}")
-    return images.astype(np.float32, copy=False), truth.astype(np.uint8, copy=False)
+    return images.astype(np.float32, copy=False), check_truth(truth, images.shape, str(truth_path))
 
 
-def load_frames(path: str | Path) -> np.ndarray:
-    """Frames (n, h, w) float32 from a .npy stack or frame, a PNG file, or a folder of PNG images."""
-    path = Path(path)
+def _load_array(path: Path) -> np.ndarray:
+    """The array of a .npy file, a PNG file or a folder of PNG images, as stored."""
     if path.is_dir():
         return load_images(path)
     if not path.is_file():
         raise UserInputError(f"{path}: no such file or folder")
     if path.suffix.lower() == ".png":
         return load_images(path.parent, path.name)
-    return as_stack(load_npy(path))
+    return load_npy(path)
+
+
+def load_frames(path: str | Path) -> np.ndarray:
+    """Frames (n, h, w) float32 ADU from a .npy stack or frame, a PNG file, or a folder of PNG images.
+
+    Checked by `frames.check_frames`, the rules every input path shares.
+    """
+    path = Path(path)
+    return check_frames(_load_array(path), str(path))
+
+
+def load_truth(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Truth class ids (n, h, w) uint8 for frames of `shape`, checked by `frames.check_truth`."""
+    path = Path(path)
+    return check_truth(_load_array(path), shape, str(path))
 
 
 def load_images(folder: str | Path, pattern: str = "*.png") -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -24,10 +25,10 @@ import numpy as np
 from tqdm import tqdm
 
 from classes import CLASS_NAMES, class_id, format_percentages, get_percentages
-from errors import UserInputError, run_command
+from errors import UserInputError, quiet_native_logs, run_command
 from figures import fill_masked, visualize_label
-from fits_io import fits_planes, fits_stem, is_fits_name, process_fits, write_segmentation_fits
-from load_dataset import load_frames
+from fits_io import fits_planes, fits_stem, header_text, is_fits_name, process_fits, write_segmentation_fits
+from load_dataset import load_frames, load_truth
 from object_search import check_one_object, format_sections
 from safe_write import refuse_existing, save_text
 from scoring import classification_report, score_labels
@@ -108,7 +109,7 @@ def predict_and_report(
     refuse_existing([report_path, *figure_paths], force)
     prediction = predict_classes(segmenter, images)
     prediction = prediction[None] if prediction.ndim == 2 else prediction
-    lines = [f"predicted class percentages: {format_percentages(get_percentages(prediction))}"]
+    lines = [describe_model(segmenter), f"predicted class percentages: {format_percentages(get_percentages(prediction))}"]
     result: dict = {"percentages": get_percentages(prediction).tolist()}
     if truth is not None:
         scores, report = evaluate(prediction, truth)
@@ -123,23 +124,47 @@ def predict_and_report(
 
 
 # %% FITS detector frames
-def fits_inputs(path: Path) -> list[Path]:
-    """The FITS files to segment: `path` itself, or the FITS files of a folder, sorted by name.
+def fits_inputs(path: Path, hdu: int | str | None = None) -> tuple[list[Path], list[str]]:
+    """The FITS files to segment, sorted by name, and a note per entry of a folder that was skipped.
 
-    Class maps written by this module (`*_segmentation.fits`) are not taken
-    from a folder, so an output folder can also be the input folder.
+    A folder's FITS files are taken; not taken, and named in the notes:
+    sub-folders, broken links, hidden files (temporary files of interrupted
+    runs are hidden) and class maps written by this module
+    (`*_segmentation.fits`, so an output folder can also be the input
+    folder). Two inputs whose outputs would have the same name
+    (`run1.fits` and `run1.fits.gz`) are refused before any work.
     """
     path = Path(path)
-    if path.is_dir():
-        files = sorted(
-            p for p in path.iterdir() if p.is_file() and is_fits_name(p) and not p.name.endswith(SEGMENTATION_SUFFIX)
+    if not path.is_dir():
+        if not path.exists():
+            raise UserInputError(f"{path}: no such file or folder")
+        return [path], []
+    files, skipped = [], []
+    for entry in sorted(path.iterdir()):
+        if not is_fits_name(entry):
+            continue
+        if entry.name.startswith("."):
+            skipped.append(f"{entry.name} (hidden)")
+        elif entry.name.endswith(SEGMENTATION_SUFFIX):
+            continue
+        elif entry.is_dir():
+            skipped.append(f"{entry.name} (a folder)")
+        elif not entry.is_file():
+            skipped.append(f"{entry.name} (a broken link or not a file)")
+        else:
+            files.append(entry)
+    if not files:
+        raise UserInputError(f"{path}: no FITS file (.fits, .fit, .fts, .fz, gzipped) in this folder")
+    by_stem: dict[str, list[str]] = {}
+    for file in files:
+        by_stem.setdefault(output_stem(file, hdu, None), []).append(file.name)
+    clashes = [names for names in by_stem.values() if len(names) > 1]
+    if clashes:
+        raise UserInputError(
+            f"{path}: {', '.join(clashes[0])} would all write outputs named {output_stem(path / clashes[0][0], hdu, None)}_*;"
+            " move or rename all but one"
         )
-        if not files:
-            raise UserInputError(f"{path}: no FITS file (.fits, .fit, .fts, .fz, gzipped) in this folder")
-        return files
-    if not path.exists():
-        raise UserInputError(f"{path}: no such file or folder")
-    return [path]
+    return files, skipped
 
 
 def output_stem(path: Path, hdu: int | str | None, plane: int | None) -> str:
@@ -182,7 +207,7 @@ def segment_fits_frame(
     frame = process_fits(path, hdu, plane, region)
     classes = segmenter.segment(frame.data, tile_px, margin_px, batch_size, progress)
     notes = {
-        "SEGMODEL": (Path(segmenter.path).name[-60:], "model file"),
+        "SEGMODEL": (header_text(Path(segmenter.path).name)[-60:], "model file"),
         "SEGTILE": (tile_px, "largest tile given to the model, px"),
         "SEGMARG": (margin_px, "tile margin whose prediction is dropped, px"),
         "SEGPREC": (segmenter.precision, "model arithmetic"),
@@ -213,7 +238,9 @@ def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | No
     is reported in one line on stderr and skipped; the others go on.
     `options` are those of `segment_fits_frame`.
     """
-    files = fits_inputs(path)
+    files, skipped = fits_inputs(path, options.get("hdu"))
+    if skipped:
+        tqdm.write(f"note: {path}: skipped {', '.join(skipped)}", file=sys.stderr)
     failed = segmented = 0
     for file in tqdm(files, desc="FITS files", unit="file", disable=len(files) == 1):
         try:
@@ -239,6 +266,28 @@ def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | No
     return failed
 
 
+def prepare_output(folder: Path) -> None:
+    """Make the output folder, or say in one line why it cannot be one (a file, not writable)."""
+    if folder.exists() and not folder.is_dir():
+        raise UserInputError(f"{folder}: exists and is not a folder; choose another --output")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"{folder}: cannot make the output folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserInputError(f"{folder}: the output folder is not writable")
+
+
+def describe_model(segmenter: Segmenter) -> str:
+    """One line naming the model used and what its card says of it: name, training data, date."""
+    card = segmenter.card
+    data = card.get("data", {})
+    frames = sum(int(d.get("count", 0)) for key, d in data.items() if key != "test" and isinstance(d, dict))
+    trained = f", trained {card['date']}" if "date" in card else ""
+    on = f" on {frames} simulated frames" if frames else ""
+    return f"model: {segmenter.path} ({card.get('name', segmenter.path.stem)}{trained}{on}, {segmenter.precision})"
+
+
 # %% Command line
 def _hdu_argument(text: str | None) -> int | str | None:
     return int(text) if text is not None and text.strip().isdigit() else text
@@ -246,7 +295,8 @@ def _hdu_argument(text: str | None) -> int | str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Predict .npy stacks, PNG images or FITS detector frames with a trained model."""
-    parser = argparse.ArgumentParser(description="Segment CCD frames with a trained U-Net.")
+    parser = argparse.ArgumentParser(description="Segment CCD frames with a trained U-Net.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, help=".npy stack (n, h, w) ADU, a PNG file or a folder of PNGs")
     parser.add_argument("--truth", type=Path, help=".npy truth class ids (n, h, w) to evaluate against")
     parser.add_argument("--fits", type=Path, help="FITS file or folder: a class map FITS and a PNG per frame")
@@ -255,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", help="part of each FITS frame: [x1:x2,y1:y2] (1-based) or a keyword (DATASEC)")
     parser.add_argument("--find", help="also list and draw the FITS frame's sections holding this class (cluster, ...)")
     parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the shipped one)")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="folder for class maps, figures and report")
     parser.add_argument("--figures", type=int, default=SECTION_FIGURES, help="frames or --find sections to draw")
     parser.add_argument("--tile", type=int, default=TILE_SIZE_PX, help="largest tile side given to the model, px")
     parser.add_argument("--margin", type=int, default=MARGIN_PX, help="tile margin whose prediction is dropped, px")
@@ -271,13 +321,17 @@ def _run(args: argparse.Namespace) -> int:
     """The work of `main`, once the options are parsed."""
     if (args.data is None) == (args.fits is None):
         raise UserInputError("give either --data (.npy or PNG) or --fits (FITS file or folder)")
-    if args.batch_size < 1:
-        raise UserInputError(f"--batch-size must be at least 1, not {args.batch_size}")
+    for option, value, least in (("--batch-size", args.batch_size, 1), ("--figures", args.figures, 0),
+                                 ("--tile", args.tile, 1), ("--margin", args.margin, 0)):
+        if value < least:
+            raise UserInputError(f"{option} must be at least {least}, not {value}")
     if args.fits is not None:
         if args.find is not None:
             class_id(args.find)
-        fits_inputs(args.fits)
+        fits_inputs(args.fits, _hdu_argument(args.hdu))
+        prepare_output(args.output)
         segmenter = load_trained_model(args.model).with_precision(args.precision)
+        print(describe_model(segmenter), file=sys.stderr)
         plan_sections((args.tile, args.tile), args.tile, args.margin, segmenter.multiple)
         failed = segment_fits(
             segmenter,
@@ -295,10 +349,12 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 1 if failed else 0
     images = load_frames(args.data)
-    truth = None if args.truth is None else load_frames(args.truth).astype(np.uint8)
+    truth = None if args.truth is None else load_truth(args.truth, images.shape)
+    prepare_output(args.output)
     segmenter = load_trained_model(args.model).with_precision(args.precision)
     predict_and_report(segmenter, images, truth, args.output, args.force, args.figures)
     return 0
 
 if __name__ == "__main__":
+    quiet_native_logs()
     raise SystemExit(main())

@@ -231,3 +231,9 @@ def test_check_one_object_lists_sections_in_frame_coordinates(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f_cluster_r00000_c00000.png"]
     assert "rows 256:300, columns 512:520: 50 px of cluster" in object_search.format_sections(found, CLUSTER)
     assert object_search.check_one_object(image, class_map, "hot pixel", show=False) == []
+
+
+def test_header_text_escapes_what_fits_cannot_hold():
+    assert fits_io.header_text("é_run.fits") == "\\xe9_run.fits"
+    assert fits_io.header_text("tab\there") == "tab\\x09here"
+    assert fits_io.header_text("plain-1.fits") == "plain-1.fits"

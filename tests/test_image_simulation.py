@@ -71,3 +71,22 @@ def test_simulate_frames_gives_the_deposited_charge_of_the_truth():
     expected_images, expected_truth = sim.simulate_dataset(2, 5, "mixed", progress=False)
     assert np.array_equal(images, expected_images) and np.array_equal(truth, expected_truth)
     assert np.all(charge[truth == CLUSTER] > 0) and np.all(charge[truth == BACKGROUND] < 20)
+
+
+def test_impossible_requests_are_one_line_errors(tmp_path, capsys):
+    for argv, message in ((["--size", "-5", "5"], "--size"), (["--seed", "-1"], "--seed"),
+                          (["--count", "1", "--size", "30000", "30000"], "GiB of memory")):
+        assert sim.main(argv + ["--output", str(tmp_path)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_same_command_twice_keeps_identical_data_and_refuses_different(tmp_path, capsys):
+    argv = ["--count", "2", "--seed", "4", "--size", "32", "32", "--output", str(tmp_path)]
+    assert sim.main(argv) == 0
+    stamp = (tmp_path / "training_data.npy").stat().st_mtime_ns
+    assert sim.main(argv) == 0 and "unchanged" in capsys.readouterr().out
+    assert (tmp_path / "training_data.npy").stat().st_mtime_ns == stamp
+    assert sim.main(argv[:3] + ["5"] + argv[4:]) == 1
+    assert "use --force" in capsys.readouterr().err

@@ -19,7 +19,7 @@ def model_path(tmp_path_factory):
     """A tiny U-Net (depth 2), fitted one epoch on a few simulated 64 x 64 frames, saved with its card."""
     images, truth = simulate_dataset(8, 0, size=(64, 64), progress=False)
     model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
-    model.fit(normalisation.normalise_frames(images)[..., None], np.eye(4, dtype=np.float32)[truth], epochs=1, verbose=0)
+    model.fit(normalisation.normalise_frames(images), np.eye(4, dtype=np.float32)[truth], epochs=1, verbose=0)
     path = tmp_path_factory.mktemp("model") / "m.keras"
     model.save(path)
     M.card_path(path).write_text(json.dumps({"depth": 2}))
@@ -137,3 +137,71 @@ def test_command_line_user_errors_are_one_line(tmp_path, model_path, capsys, arg
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     code, _, errors = run(capsys, *argv, "--model", model_path, "--output", tmp_path / "out")
     assert code == 1 and len(errors) == 1
+
+
+# %% Bad inputs on every path (one error line, nothing half-written, nothing overwritten)
+def test_outputs_of_two_inputs_never_share_a_name(tmp_path, model_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in ("run1.fits", "run1.fits.gz", "run1.fit"):
+        fits.PrimaryHDU(simulated((64, 64))).writeto(folder / name)
+    out = tmp_path / "out"
+    code, _, errors = run(capsys, "--fits", folder, "--model", model_path, "--output", out, "--force")
+    assert code == 1 and len(errors) == 1 and "run1.fit, run1.fits, run1.fits.gz" in errors[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("values", [np.full((2, 64, 64), 259, np.int32), np.full((2, 64, 64), 2.7),
+                                    np.full((2, 64, 64), 7), np.full((2, 64, 64), -1), np.zeros((2, 32, 64), np.uint8)])
+def test_truth_is_checked_before_scoring(tmp_path, model_path, capsys, values):
+    np.save(tmp_path / "frames.npy", np.stack([simulated((64, 64)), simulated((64, 64), 2)]))
+    np.save(tmp_path / "truth.npy", values)
+    code, _, errors = run(capsys, "--data", tmp_path / "frames.npy", "--truth", tmp_path / "truth.npy",
+                          "--model", model_path, "--output", tmp_path / "out")
+    assert code == 1 and len(errors) == 1 and "truth.npy" in errors[0]
+    assert not (tmp_path / "out" / "prediction_report.txt").exists()
+
+
+@pytest.mark.parametrize("frames, message", [(np.zeros((2, 4, 4)), "too small"),
+                                             (np.full((1, 32, 32), np.nan), "NaN"),
+                                             (np.zeros((1, 32, 32), np.complex64), "not real")])
+def test_data_follows_the_same_frame_rules_as_fits(tmp_path, model_path, capsys, frames, message):
+    np.save(tmp_path / "frames.npy", frames)
+    code, _, errors = run(capsys, "--data", tmp_path / "frames.npy", "--model", model_path,
+                          "--output", tmp_path / "out")
+    assert code == 1 and len(errors) == 1 and message in errors[0]
+
+
+@pytest.mark.parametrize("option, value", [("--figures", -1), ("--tile", 0), ("--margin", -3), ("--batch-size", 0)])
+def test_bad_numbers_are_refused_by_name(tmp_path, model_path, capsys, option, value):
+    np.save(tmp_path / "frames.npy", simulated((64, 64))[None])
+    code, _, errors = run(capsys, "--data", tmp_path / "frames.npy", "--model", model_path,
+                          "--output", tmp_path / "out", option, value)
+    assert code == 1 and len(errors) == 1 and errors[0].startswith(f"error: {option} must be")
+
+
+def test_output_that_is_a_file_is_refused_before_any_work(tmp_path, model_path, capsys):
+    np.save(tmp_path / "frames.npy", simulated((64, 64))[None])
+    (tmp_path / "taken").write_text("keep me")
+    code, stdout, errors = run(capsys, "--data", tmp_path / "frames.npy", "--model", model_path,
+                               "--output", tmp_path / "taken")
+    assert code == 1 and len(errors) == 1 and "not a folder" in errors[0] and "model:" not in stdout
+    assert (tmp_path / "taken").read_text() == "keep me"
+
+
+def test_non_ascii_names_hidden_files_links_and_folders(tmp_path, model_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    fits.PrimaryHDU(simulated((64, 64))).writeto(folder / "é.fits")
+    fits.PrimaryHDU(simulated((64, 64))).writeto(folder / ".run0_segmentation.partial.fits")
+    (folder / "sub.fits").mkdir()
+    (folder / "gone.fits").symlink_to(folder / "nowhere.fits")
+    out = tmp_path / "out"
+    code = M.main(["--fits", str(folder), "--model", str(model_path), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["é_overview.png", "é_segmentation.fits"]
+    assert fits.getheader(out / "é_segmentation.fits")["SEGSRC"] == "\\xe9.fits"
+    note = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and all(k in note[0] for k in (".run0_segmentation.partial.fits (hidden)",
+                                                          "sub.fits (a folder)", "gone.fits (a broken link"))
