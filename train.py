@@ -59,6 +59,7 @@ SEED = 0
 LABELS = "truth"
 AUGMENT = False
 MATCHED_FILTER = True
+LAYOUT = "mixed"
 # how probabilities become classes, written into the card (decision.py); the matched rule needs MATCHED_FILTER
 DECISION = {
     "cluster_probability": 0.5,
@@ -88,6 +89,7 @@ class TrainingSettings:
     overlap_weight: float = OVERLAP_WEIGHT
     small_cluster_weight: float = SMALL_CLUSTER_WEIGHT
     matched_filter: bool = MATCHED_FILTER
+    layout: str = LAYOUT
 
     @property
     def normalisation(self) -> dict:
@@ -95,6 +97,11 @@ class TrainingSettings:
         from normalisation import MATCHED_NORMALISATION, NORMALISATION
 
         return dict(MATCHED_NORMALISATION if self.matched_filter else NORMALISATION)
+
+    @property
+    def decision(self) -> dict:
+        """The decision rule written in the card: `DECISION` with the matched filter, else the most likely class."""
+        return dict(DECISION) if self.matched_filter else {}
 
 
 @dataclass
@@ -151,13 +158,16 @@ def prepare_data(settings: TrainingSettings, workdir: Path) -> TrainingData:
 
     train_dir, test_dir = workdir / "Images" / "Train", workdir / "Images" / "Test"
     seed = settings.seed
-    images, truth, provenance = load_or_simulate(train_dir, "training", settings.train_count, seed + 1)
+    images, truth, provenance = load_or_simulate(train_dir, "training", settings.train_count, seed + 1,
+                                                 layout=settings.layout)
     provenances = {"training": provenance}
     if settings.varied_count > 0:
-        varied = load_or_simulate(train_dir, "varied", settings.varied_count, seed + 3, vary_physics=True)
+        varied = load_or_simulate(train_dir, "varied", settings.varied_count, seed + 3, vary_physics=True,
+                                  layout=settings.layout)
         images, truth = np.concatenate([images, varied[0]]), np.concatenate([truth, varied[1]])
         provenances["varied"] = varied[2]
-    test_images, test_truth, provenances["test"] = load_or_simulate(test_dir, "test", settings.test_count, seed + 2)
+    test_images, test_truth, provenances["test"] = load_or_simulate(test_dir, "test", settings.test_count, seed + 2,
+                                                                    layout=settings.layout)
     targets = make_targets(images, truth, settings.labels)
     fit_idx, val_idx = split_validation(len(images), VALIDATION_SPLIT, seed)
     if settings.augment:
@@ -273,7 +283,7 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
     import models
     from segmenter import Segmenter
 
-    segmenter = Segmenter(model, {"depth": models.PRESETS[settings.preset]["depth"], "decision": dict(DECISION),
+    segmenter = Segmenter(model, {"depth": models.PRESETS[settings.preset]["depth"], "decision": settings.decision,
                                   "normalisation": settings.normalisation})
     prediction = segmenter.decide(segmenter.predict_normalised(data.test_normalised), data.test_normalised)
     scores = score_labels(prediction, data.test_truth)
@@ -287,7 +297,7 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
         "architecture": dict(models.PRESETS[settings.preset]),
         "depth": models.PRESETS[settings.preset]["depth"],
         "normalisation": settings.normalisation,
-        "decision": dict(DECISION),
+        "decision": settings.decision,
         "class_names": list(CLASS_NAMES),
         "class_weights": [float(w) for w in record["weights"]],
         "labels": settings.labels,
@@ -404,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="loss weight of cluster pixels on glowing regions (1: none)")
     parser.add_argument("--small-cluster-weight", type=float, default=SMALL_CLUSTER_WEIGHT,
                         help="loss weight of pixels of clusters of at most 6 px, the faint signal (1: none)")
+    parser.add_argument("--layout", choices=("mixed", "banded"), default=LAYOUT,
+                        help="layout of frames simulated when none exist ('banded': the original's)")
     parser.add_argument("--no-matched-filter", action="store_true",
                         help="give the network the frame alone, without the matched-filter channel")
     parser.add_argument("--force", action="store_true", help="overwrite a model of the same name")
@@ -423,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         overlap_weight=args.overlap_weight,
         small_cluster_weight=args.small_cluster_weight,
         matched_filter=not args.no_matched_filter,
+        layout=args.layout,
     )
     return run_command(
         lambda: train(settings, workdir=args.workdir, force=args.force, distribute=args.distribute) and None,
