@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from catalogue import cluster_catalogue, concatenate, plot_summary, write_catalogue_fits
 from classes import CLASS_NAMES, class_id, format_percentages, get_percentages
 from errors import UserInputError, quiet_native_logs, run_command
 from figures import fill_masked, visualize_label
@@ -49,6 +50,9 @@ __all__ = ["DEFAULT_MODEL", "card_path", "load_trained_model", "with_precision",
 OUTPUT = Path(__file__).resolve().parent / "Images" / "Outputs"
 SECTION_FIGURES = 10
 SEGMENTATION_SUFFIX = "_segmentation.fits"
+CLUSTERS_SUFFIX = "_clusters.fits"
+RUN_CATALOGUE = "clusters.fits"  # every frame's clusters of one run
+RUN_SUMMARY = "clusters_summary.png"  # its charge spectrum and cluster sizes
 
 
 # %% The original's functions, on a `Segmenter`
@@ -129,9 +133,9 @@ def fits_inputs(path: Path, hdu: int | str | None = None) -> tuple[list[Path], l
 
     A folder's FITS files are taken; not taken, and named in the notes:
     sub-folders, broken links, hidden files (temporary files of interrupted
-    runs are hidden) and class maps written by this module
-    (`*_segmentation.fits`, so an output folder can also be the input
-    folder). Two inputs whose outputs would have the same name
+    runs are hidden). The class maps and catalogues written by this module
+    are not taken either, so an output folder can also be the input folder.
+    Two inputs whose outputs would have the same name
     (`run1.fits` and `run1.fits.gz`) are refused before any work.
     """
     path = Path(path)
@@ -145,7 +149,7 @@ def fits_inputs(path: Path, hdu: int | str | None = None) -> tuple[list[Path], l
             continue
         if entry.name.startswith("."):
             skipped.append(f"{entry.name} (hidden)")
-        elif entry.name.endswith(SEGMENTATION_SUFFIX):
+        elif entry.name.endswith((SEGMENTATION_SUFFIX, CLUSTERS_SUFFIX)) or entry.name == RUN_CATALOGUE:
             continue
         elif entry.is_dir():
             skipped.append(f"{entry.name} (a folder)")
@@ -192,7 +196,9 @@ def segment_fits_frame(
 ) -> str:
     """Segment one FITS image plane and write its outputs to `output`; return a one-line summary.
 
-    Writes `STEM_segmentation.fits` (uint8 class map of the plane's shape,
+    Returns (summary, the frame's cluster catalogue). Writes
+    `STEM_clusters.fits` (the cluster catalogue, `catalogue.py`),
+    `STEM_segmentation.fits` (uint8 class map of the plane's shape,
     the input header, the class legend CLASS0..CLASS3, class percentages
     SEGPCT0..3, masked pixel count SEGNMASK) and `STEM_overview.png`
     (frame | predicted label, class percentages in the legend); with `find`,
@@ -203,7 +209,8 @@ def segment_fits_frame(
     stem = output_stem(path, hdu, plane)
     segmentation_path = output / f"{stem}{SEGMENTATION_SUFFIX}"
     overview_path = output / f"{stem}_overview.png"
-    refuse_existing([segmentation_path, overview_path], force)
+    clusters_path = output / f"{stem}{CLUSTERS_SUFFIX}"
+    refuse_existing([segmentation_path, overview_path, clusters_path], force)
     frame = process_fits(path, hdu, plane, region)
     classes = segmenter.segment(frame.data, tile_px, margin_px, batch_size, progress)
     notes = {
@@ -216,10 +223,13 @@ def segment_fits_frame(
     image = fill_masked(frame.data)
     title = f"{path.name} {frame.where} {frame.region_text}: {frame.n_masked} masked px"
     visualize_label(image, None, classes, overview_path, title, show=False)
+    catalogue = cluster_catalogue(frame.data, classes, frame_name=stem, origin=frame.region[::2])
+    write_catalogue_fits(clusters_path, catalogue, force, {"SEGSRC": (header_text(path.name)[-68:], "segmented file")})
     height, width = classes.shape
     summary = (
         f"{path}: {frame.where}: {height} x {width} px, {format_percentages(get_percentages(classes))};"
-        f" {frame.n_masked} masked px (NaN/inf/BLANK, set to background) -> {segmentation_path}"
+        f" {frame.n_masked} masked px (NaN/inf/BLANK, set to background) -> {segmentation_path};"
+        f" {len(catalogue['cluster_id'])} clusters -> {clusters_path.name}"
     )
     if find is not None:
         name = CLASS_NAMES[class_id(find)]
@@ -228,7 +238,7 @@ def segment_fits_frame(
         listing = output / f"{stem}_{name.replace(' ', '_')}_sections.txt"
         save_text(listing, format_sections(found, find) + "\n", force)
         summary += f"; {len(found)} sections with {name} listed in {listing.name}"
-    return summary
+    return summary, catalogue
 
 
 def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | None = None, **options) -> int:
@@ -239,6 +249,7 @@ def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | No
     `options` are those of `segment_fits_frame`.
     """
     files, skipped = fits_inputs(path, options.get("hdu"))
+    catalogues: list[dict] = []
     if skipped:
         tqdm.write(f"note: {path}: skipped {', '.join(skipped)}", file=sys.stderr)
     failed = segmented = 0
@@ -251,7 +262,9 @@ def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | No
             continue
         for frame_plane in planes:
             try:
-                tqdm.write(segment_fits_frame(segmenter, file, output, plane=frame_plane, **options))
+                summary, catalogue = segment_fits_frame(segmenter, file, output, plane=frame_plane, **options)
+                tqdm.write(summary)
+                catalogues.append(catalogue)
                 segmented += 1
             except UserInputError as exc:
                 tqdm.write(f"error: {exc}", file=sys.stderr)
@@ -261,6 +274,12 @@ def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | No
                 tqdm.write(f"error: {file}: {type(exc).__name__}: {message}", file=sys.stderr)
                 failed += 1
             gc.collect()  # figures hold frame-sized arrays in reference cycles; free them before the next frame
+    if catalogues:
+        run_catalogue = concatenate(catalogues)
+        write_catalogue_fits(output / RUN_CATALOGUE, run_catalogue, force=True)
+        plot_summary(run_catalogue, output / RUN_SUMMARY)
+        print(f"{len(run_catalogue['cluster_id'])} clusters of {len(catalogues)} frames -> {output / RUN_CATALOGUE},"
+              f" {RUN_SUMMARY}", file=sys.stderr)
     if len(files) > 1:
         print(f"{len(files)} files: {segmented} frames segmented, {failed} failed", file=sys.stderr)
     return failed
@@ -330,6 +349,7 @@ def _run(args: argparse.Namespace) -> int:
             class_id(args.find)
         fits_inputs(args.fits, _hdu_argument(args.hdu))
         prepare_output(args.output)
+        refuse_existing([args.output / RUN_CATALOGUE, args.output / RUN_SUMMARY], args.force)
         segmenter = load_trained_model(args.model).with_precision(args.precision)
         print(describe_model(segmenter), file=sys.stderr)
         plan_sections((args.tile, args.tile), args.tile, args.margin, segmenter.multiple)

@@ -30,9 +30,8 @@ import numpy as np
 
 from classes import CLASS_NAMES, to_one_hot
 from errors import UserInputError, quiet_native_logs, run_command
-from figures import plot_confusion, plot_learning_curves, visualize_label
 from safe_write import refuse_existing, save_text
-from scoring import classification_report, confusion, score_labels
+from scoring import classification_report, score_labels
 from training_data import (
     OVERLAP_WEIGHT,
     SMALL_CLUSTER_WEIGHT,
@@ -43,6 +42,7 @@ from training_data import (
     split_validation,
     training_dataset,
 )
+from training_outputs import RunPaths, draw_run_figures, f1_callback
 
 # %% Settings - edit here when running top to bottom in Spyder
 REPO = Path(__file__).resolve().parent
@@ -90,6 +90,7 @@ class TrainingSettings:
     small_cluster_weight: float = SMALL_CLUSTER_WEIGHT
     matched_filter: bool = MATCHED_FILTER
     layout: str = LAYOUT
+    weighting: str | None = None  # class weights of the loss; None: the preset's
 
     @property
     def normalisation(self) -> dict:
@@ -117,38 +118,6 @@ class TrainingData:
     test_truth: np.ndarray
     test_normalised: np.ndarray
     provenance: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """Where a run named NAME writes: the model, its log, card and backup, and its figures."""
-
-    workdir: Path
-    name: str
-
-    @property
-    def model(self) -> Path:
-        return self.workdir / "Models" / f"{self.name}.keras"
-
-    @property
-    def log(self) -> Path:
-        return self.model.with_suffix(".log")
-
-    @property
-    def card(self) -> Path:
-        return self.model.with_suffix(".json")
-
-    @property
-    def backup(self) -> Path:
-        return self.model.with_name(f"{self.name}_backup")
-
-    @property
-    def partial_model(self) -> Path:
-        return self.model.with_name(f"{self.name}.partial.keras")
-
-    @property
-    def figures(self) -> Path:
-        return self.workdir / "Images" / "Outputs" / self.name
 
 
 # %% Stages of a run
@@ -197,7 +166,7 @@ def build_model(settings: TrainingSettings, data: TrainingData, distribute: bool
     from load_dataset import get_weights
     from normalisation import input_channels
 
-    weighting = models.PRESETS[settings.preset]["weighting"]
+    weighting = settings.weighting or models.PRESETS[settings.preset]["weighting"]
     weights = get_weights(data.targets[data.fit_idx], weighting)
     print(f"class weights ({weighting}): " + ", ".join(f"{n} {w:.3g}" for n, w in zip(CLASS_NAMES, weights)))
     strategy = tf.distribute.MirroredStrategy() if distribute else tf.distribute.get_strategy()
@@ -205,25 +174,6 @@ def build_model(settings: TrainingSettings, data: TrainingData, distribute: bool
         model = models.build_preset(settings.preset, weights=weights, learning_rate=settings.learning_rate,
                                     channels=input_channels(settings.normalisation))
     return model, weights
-
-
-def f1_callback(x_val: np.ndarray, y_val: np.ndarray, history: list[dict]):
-    """A Keras callback adding per-class validation F1 to the logs after each epoch."""
-    import keras
-
-    from segmenter import predict_normalised
-
-    class ValidationF1(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            probabilities = predict_normalised(self.model, x_val, batch_size=8)
-            scores = score_labels(np.argmax(probabilities, axis=-1), y_val)
-            entry = {f"val_f1_{name.replace(' ', '_')}": scores[name]["f1"] for name in CLASS_NAMES}
-            history.append(entry)
-            if logs is not None:
-                logs.update(entry)
-            print(" - " + ", ".join(f"{k[7:]} {v:.3f}" for k, v in entry.items()))
-
-    return ValidationF1()
 
 
 def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunPaths) -> dict:
@@ -300,6 +250,7 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
         "decision": settings.decision,
         "class_names": list(CLASS_NAMES),
         "class_weights": [float(w) for w in record["weights"]],
+        "weighting": settings.weighting or models.PRESETS[settings.preset]["weighting"],
         "labels": settings.labels,
         "augment": settings.augment,
         "overlap_weight": settings.overlap_weight,
@@ -323,24 +274,6 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
     save_text(paths.figures / "classification_report.txt", f"test loss {test_loss:.4f}\n{report}", force=True)
     draw_run_figures(model, data, prediction, paths, settings.seed, show)
     return card
-
-
-def draw_run_figures(model, data: TrainingData, prediction: np.ndarray, paths: RunPaths, seed: int,
-                     show: bool = True) -> None:
-    """Learning curves, confusion matrix, one training frame and every test frame with its prediction."""
-    from segmenter import predict_normalised
-
-    out = paths.figures
-    plot_learning_curves(paths.log, out / "learning_curves.png", show)
-    plot_confusion(confusion(prediction, data.test_truth), out / "confusion_matrix.png", show)
-    pick = int(np.random.default_rng(seed).integers(len(data.fit_idx)))
-    train_frame = data.fit_idx[pick]
-    train_pred = np.argmax(predict_normalised(model, data.normalised[train_frame][None]), axis=-1)[0]
-    visualize_label(data.images[train_frame], data.targets[train_frame], train_pred,
-                    path=out / "train_prediction.png", title=f"training frame {train_frame}", show=show)
-    for i in range(len(data.test_images)):
-        visualize_label(data.test_images[i], data.test_truth[i], prediction[i],
-                        path=out / f"prediction_{i:04d}.png", title=f"test frame {i}", show=False)
 
 
 # %% Training
@@ -414,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="loss weight of cluster pixels on glowing regions (1: none)")
     parser.add_argument("--small-cluster-weight", type=float, default=SMALL_CLUSTER_WEIGHT,
                         help="loss weight of pixels of clusters of at most 6 px, the faint signal (1: none)")
+    parser.add_argument("--weighting", choices=("inverse", "sqrt", "none"), default=None,
+                        help="class weights of the loss (default: the preset's: original inverse, default none)")
     parser.add_argument("--layout", choices=("mixed", "banded"), default=LAYOUT,
                         help="layout of frames simulated when none exist ('banded': the original's)")
     parser.add_argument("--no-matched-filter", action="store_true",
@@ -436,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         small_cluster_weight=args.small_cluster_weight,
         matched_filter=not args.no_matched_filter,
         layout=args.layout,
+        weighting=args.weighting,
     )
     return run_command(
         lambda: train(settings, workdir=args.workdir, force=args.force, distribute=args.distribute) and None,

@@ -13,7 +13,7 @@ import cluster_metrics
 import load_model
 import normalisation
 import segmenter
-from classes import BACKGROUND, CLASS_NAMES, CLUSTER, HOT_PIXEL
+from classes import CLASS_NAMES, CLUSTER, HOT_PIXEL
 from mask import get_mask
 
 

@@ -117,7 +117,8 @@ def test_folder_skips_bad_frames_and_reports_each_in_one_line(tmp_path, model_pa
     assert len(errors) == len(bad)
     for path in bad:
         assert sum(line.startswith(f"error: {path}: ") for line in errors) == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a_good_overview.png", "a_good_segmentation.fits"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_good_clusters.fits", "a_good_overview.png",
+                                                     "a_good_segmentation.fits", "clusters.fits", "clusters_summary.png"]
     assert fits.getdata(out / "a_good_segmentation.fits").shape == (200, 260)
 
 
@@ -126,10 +127,16 @@ def test_cube_planes_each_or_one(tmp_path, model_path, capsys):
     fits.PrimaryHDU(cube).writeto(tmp_path / "cube.fits")
     out = tmp_path / "out"
     assert run(capsys, "--fits", tmp_path / "cube.fits", "--model", model_path, "--output", out)[0] == 0
-    assert sorted(p.name for p in out.glob("*.fits")) == [f"cube_plane{k}_segmentation.fits" for k in range(3)]
+    assert sorted(p.name for p in out.glob("*_segmentation.fits")) == [f"cube_plane{k}_segmentation.fits"
+                                                                       for k in range(3)]
+    from catalogue import read_catalogue_fits
+
+    run_catalogue = read_catalogue_fits(out / "clusters.fits")
+    assert set(run_catalogue["frame"]) <= {f"cube_plane{k}" for k in range(3)}
     code, _, errors = run(capsys, "--fits", tmp_path / "cube.fits", "--hdu", "PRIMARY", "--plane", 1,
                           "--model", model_path, "--output", tmp_path / "one")
-    assert code == 0 and [p.name for p in (tmp_path / "one").glob("*.fits")] == ["cube_PRIMARY_plane1_segmentation.fits"]
+    assert code == 0 and sorted(p.name for p in (tmp_path / "one").glob("*_segmentation.fits")) == [
+        "cube_PRIMARY_plane1_segmentation.fits"]
 
 
 @pytest.mark.parametrize("argv", [["--fits", "missing.fits"], ["--fits", "{tmp}", "--find", "dragon"], []])
@@ -199,8 +206,9 @@ def test_non_ascii_names_hidden_files_links_and_folders(tmp_path, model_path, ca
     out = tmp_path / "out"
     code = M.main(["--fits", str(folder), "--model", str(model_path), "--output", str(out)])
     err = capsys.readouterr().err
-    assert code == 0 and "Traceback" not in err
-    assert sorted(p.name for p in out.iterdir()) == ["é_overview.png", "é_segmentation.fits"]
+    assert code == 0 and "Traceback" not in err, err[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["clusters.fits", "clusters_summary.png", "é_clusters.fits",
+                                                     "é_overview.png", "é_segmentation.fits"]
     assert fits.getheader(out / "é_segmentation.fits")["SEGSRC"] == "\\xe9.fits"
     note = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and all(k in note[0] for k in (".run0_segmentation.partial.fits (hidden)",
