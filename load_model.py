@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from catalogue import cluster_catalogue, concatenate, plot_summary, write_catalogue_fits
+from catalogue import cluster_catalogue, concatenate, plot_summary, read_catalogue_fits, write_catalogue_fits
 from classes import CLASS_NAMES, class_id, format_percentages, get_percentages
 from errors import UserInputError, quiet_native_logs, run_command
 from figures import fill_masked, visualize_label
@@ -51,7 +51,7 @@ OUTPUT = Path(__file__).resolve().parent / "Images" / "Outputs"
 SECTION_FIGURES = 10
 SEGMENTATION_SUFFIX = "_segmentation.fits"
 CLUSTERS_SUFFIX = "_clusters.fits"
-RUN_CATALOGUE = "clusters.fits"  # every frame's clusters of one run
+RUN_CATALOGUE = "clusters.fits"  # every frame's clusters of the last run (rebuilt from the frames' catalogues)
 RUN_SUMMARY = "clusters_summary.png"  # its charge spectrum and cluster sizes
 
 
@@ -193,24 +193,32 @@ def segment_fits_frame(
     batch_size: int = TILE_BATCH_SIZE,
     figures: int = SECTION_FIGURES,
     progress: bool = True,
-) -> str:
-    """Segment one FITS image plane and write its outputs to `output`; return a one-line summary.
+) -> tuple[str, dict]:
+    """Segment one FITS image plane and write its outputs to `output`.
 
-    Returns (summary, the frame's cluster catalogue). Writes
+    Returns (a one-line summary, the frame's cluster catalogue). Writes
     `STEM_clusters.fits` (the cluster catalogue, `catalogue.py`),
     `STEM_segmentation.fits` (uint8 class map of the plane's shape,
     the input header, the class legend CLASS0..CLASS3, class percentages
     SEGPCT0..3, masked pixel count SEGNMASK) and `STEM_overview.png`
     (frame | predicted label, class percentages in the legend); with `find`,
     also `STEM_CLASS_sections.txt` and one figure per section holding that
-    class (at most `figures`). Files are written atomically and never
-    replaced without `force`. Raises `UserInputError` naming the file.
+    class (at most `figures`). Files are written atomically.
+
+    A run that was stopped can be started again: a frame whose three
+    outputs are all there and readable is skipped (its catalogue read back),
+    a frame with some of them is done again; `force` redoes every frame.
+    Raises `UserInputError` naming the file.
     """
     stem = output_stem(path, hdu, plane)
     segmentation_path = output / f"{stem}{SEGMENTATION_SUFFIX}"
     overview_path = output / f"{stem}_overview.png"
     clusters_path = output / f"{stem}{CLUSTERS_SUFFIX}"
-    refuse_existing([segmentation_path, overview_path, clusters_path], force)
+    if not force:
+        done = completed_frame(segmentation_path, overview_path, clusters_path)
+        if done is not None:
+            return f"{path}: {stem}: done in an earlier run, skipped (--force redoes it)", done
+    force = True  # the frame's outputs are incomplete or asked to be redone
     frame = process_fits(path, hdu, plane, region)
     classes = segmenter.segment(frame.data, tile_px, margin_px, batch_size, progress)
     notes = {
@@ -239,6 +247,19 @@ def segment_fits_frame(
         save_text(listing, format_sections(found, find) + "\n", force)
         summary += f"; {len(found)} sections with {name} listed in {listing.name}"
     return summary, catalogue
+
+
+def completed_frame(segmentation_path: Path, overview_path: Path, clusters_path: Path) -> dict | None:
+    """The catalogue of a frame whose outputs are all there and readable; None when any is missing or broken."""
+    from fits_io import read_fits
+
+    if not all(p.is_file() for p in (segmentation_path, overview_path, clusters_path)):
+        return None
+    try:
+        read_fits(segmentation_path, lambda hdul: hdul[0].data.shape)
+        return read_catalogue_fits(clusters_path)
+    except UserInputError:
+        return None
 
 
 def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | None = None, **options) -> int:
@@ -349,7 +370,6 @@ def _run(args: argparse.Namespace) -> int:
             class_id(args.find)
         fits_inputs(args.fits, _hdu_argument(args.hdu))
         prepare_output(args.output)
-        refuse_existing([args.output / RUN_CATALOGUE, args.output / RUN_SUMMARY], args.force)
         segmenter = load_trained_model(args.model).with_precision(args.precision)
         print(describe_model(segmenter), file=sys.stderr)
         plan_sections((args.tile, args.tile), args.tile, args.margin, segmenter.multiple)

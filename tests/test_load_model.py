@@ -97,8 +97,13 @@ def test_fits_command_line_writes_class_map_overview_and_sections(tmp_path, mode
     assert header["OBSERVER"] == "DAMIC" and header["CLASS3"] == "cluster" and header["SEGNMASK"] == 40
     assert (out / "run1_overview.png").stat().st_size > 0
     assert (out / "run1_cluster_sections.txt").read_text().startswith(f"{len(list(out.glob('run1_cluster_r*.png')))} ")
-    code, _, errors = run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out)
-    assert code == 1 and len(errors) == 1 and "exists; use --force" in errors[0]
+    written = (out / "run1_segmentation.fits").stat().st_mtime_ns
+    code, stdout, errors = run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out)
+    assert code == 0 and errors == [] and "skipped" in stdout
+    assert (out / "run1_segmentation.fits").stat().st_mtime_ns == written
+    (out / "run1_clusters.fits").unlink()  # an interrupted run: the frame is done again
+    code, stdout, _ = run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out)
+    assert code == 0 and "skipped" not in stdout and (out / "run1_clusters.fits").is_file()
     assert run(capsys, "--fits", tmp_path / "run1.fits", "--model", model_path, "--output", out, "--force")[0] == 0
     code, _, errors = run(capsys, "--fits", out, "--model", model_path, "--output", out)
     assert code == 1 and len(errors) == 1 and "no FITS file" in errors[0]
