@@ -242,6 +242,30 @@ def write_catalogue_fits(path: str | Path, catalogue: dict, force: bool = False,
     return write_atomically(path, lambda tmp: hdus.writeto(tmp), force=force)
 
 
+def write_catalogue_root(path: str | Path, catalogue: dict, force: bool = False) -> Path:
+    """Write the catalogue as a ROOT file for the experiments' ROOT-based analyses (uproot), atomically.
+
+    TTree 'clusters': every numeric and flag column, the frame as
+    `frame_index`; TObjString 'frames': the frame names, one a line, in
+    index order; TObjString 'units': 'column unit' lines.
+    """
+    import uproot
+
+    _check_catalogue(catalogue)
+    names, frame_index = np.unique(np.asarray(catalogue["frame"], dtype=str), return_inverse=True)
+    branches = {"frame_index": frame_index.astype(np.int64)}
+    branches.update({c.name: np.asarray(catalogue[c.name]).astype(c.dtype) for c in COLUMNS if c.dtype != "str"})
+    units = "\n".join(f"{c.name} {c.unit or '-'}" for c in COLUMNS if c.dtype != "str")
+
+    def write(tmp: Path) -> None:
+        with uproot.recreate(tmp) as root:
+            root["clusters"] = branches
+            root["frames"] = "\n".join(names)
+            root["units"] = units
+
+    return write_atomically(path, write, force=force)
+
+
 def read_catalogue_fits(path: str | Path) -> dict[str, np.ndarray]:
     """Read a catalogue written by `write_catalogue_fits`: dict of (n,) arrays in `COLUMNS` order."""
     from astropy.io import fits

@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from catalogue import cluster_catalogue, concatenate, plot_summary, read_catalogue_fits, write_catalogue_fits
+from catalogue import (
+    cluster_catalogue,
+    concatenate,
+    plot_summary,
+    read_catalogue_fits,
+    write_catalogue_fits,
+    write_catalogue_root,
+)
 from classes import CLASS_NAMES, class_id, format_percentages, get_percentages
 from errors import UserInputError, quiet_native_logs, run_command
 from figures import fill_masked, visualize_label
@@ -52,6 +59,7 @@ SECTION_FIGURES = 10
 SEGMENTATION_SUFFIX = "_segmentation.fits"
 CLUSTERS_SUFFIX = "_clusters.fits"
 RUN_CATALOGUE = "clusters.fits"  # every frame's clusters of the last run (rebuilt from the frames' catalogues)
+RUN_ROOT = "clusters.root"  # the same for ROOT-based analyses
 RUN_SUMMARY = "clusters_summary.png"  # its charge spectrum and cluster sizes
 
 
@@ -298,9 +306,10 @@ def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | No
     if catalogues:
         run_catalogue = concatenate(catalogues)
         write_catalogue_fits(output / RUN_CATALOGUE, run_catalogue, force=True)
+        write_catalogue_root(output / RUN_ROOT, run_catalogue, force=True)
         plot_summary(run_catalogue, output / RUN_SUMMARY)
         print(f"{len(run_catalogue['cluster_id'])} clusters of {len(catalogues)} frames -> {output / RUN_CATALOGUE},"
-              f" {RUN_SUMMARY}", file=sys.stderr)
+              f" {RUN_ROOT}, {RUN_SUMMARY}", file=sys.stderr)
     if len(files) > 1:
         print(f"{len(files)} files: {segmented} frames segmented, {failed} failed", file=sys.stderr)
     return failed

@@ -13,6 +13,7 @@ from catalogue import (
     plot_summary,
     read_catalogue_fits,
     write_catalogue_fits,
+    write_catalogue_root,
 )
 from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
 from errors import UserInputError
@@ -267,3 +268,21 @@ def test_summary_plot_is_written(tmp_path):
     empty = cluster_catalogue(frame.image, np.zeros_like(frame.truth))
     assert plot_summary(empty, tmp_path / "empty.png").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "summary.png"]
+
+
+def test_root_file_holds_every_numeric_column_and_the_frame_names(tmp_path):
+    import uproot
+
+    frame = np.full((20, 30), 1000.0, np.float32)
+    classes = np.zeros((20, 30), np.uint8)
+    frame[5:7, 5:7] += 50.0
+    classes[5:7, 5:7] = CLUSTER
+    run = concatenate([cluster_catalogue(frame, classes, frame_name="b"), cluster_catalogue(frame, classes, frame_name="a")])
+    write_catalogue_root(tmp_path / "c.root", run)
+    with uproot.open(tmp_path / "c.root") as root:
+        tree = root["clusters"].arrays(library="np")
+        names = str(root["frames"]).split("\n")
+    assert [names[i] for i in tree["frame_index"]] == ["b", "a"]
+    assert np.allclose(tree["charge_adu"], run["charge_adu"]) and tree["touches_edge"].dtype == bool
+    with pytest.raises(UserInputError):
+        write_catalogue_root(tmp_path / "c.root", run)

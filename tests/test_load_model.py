@@ -122,8 +122,8 @@ def test_folder_skips_bad_frames_and_reports_each_in_one_line(tmp_path, model_pa
     assert len(errors) == len(bad)
     for path in bad:
         assert sum(line.startswith(f"error: {path}: ") for line in errors) == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a_good_clusters.fits", "a_good_overview.png",
-                                                     "a_good_segmentation.fits", "clusters.fits", "clusters_summary.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_good_clusters.fits", "a_good_overview.png", "a_good_segmentation.fits",
+                                                     "clusters.fits", "clusters.root", "clusters_summary.png"]
     assert fits.getdata(out / "a_good_segmentation.fits").shape == (200, 260)
 
 
@@ -212,8 +212,8 @@ def test_non_ascii_names_hidden_files_links_and_folders(tmp_path, model_path, ca
     code = M.main(["--fits", str(folder), "--model", str(model_path), "--output", str(out)])
     err = capsys.readouterr().err
     assert code == 0 and "Traceback" not in err, err[-3000:]
-    assert sorted(p.name for p in out.iterdir()) == ["clusters.fits", "clusters_summary.png", "é_clusters.fits",
-                                                     "é_overview.png", "é_segmentation.fits"]
+    assert sorted(p.name for p in out.iterdir()) == ["clusters.fits", "clusters.root", "clusters_summary.png",
+                                                     "é_clusters.fits", "é_overview.png", "é_segmentation.fits"]
     assert fits.getheader(out / "é_segmentation.fits")["SEGSRC"] == "\\xe9.fits"
     note = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and all(k in note[0] for k in (".run0_segmentation.partial.fits (hidden)",
