@@ -270,49 +270,100 @@ def completed_frame(segmentation_path: Path, overview_path: Path, clusters_path:
         return None
 
 
-def segment_fits(segmenter: Segmenter, path: Path, output: Path, plane: int | None = None, **options) -> int:
-    """Segment a FITS file or every FITS file of a folder, frame by frame; return the number that failed.
+def frame_jobs(files: list[Path], plane: int | None, hdu: int | str | None) -> tuple[list[tuple[Path, int | None]], list[str]]:
+    """The frames to segment, (file, plane) each (every plane of a cube unless `plane` picks one), and errors."""
+    jobs, errors = [], []
+    for file in files:
+        try:
+            planes = [plane] if plane is not None else fits_planes(file, hdu)
+        except UserInputError as exc:
+            errors.append(str(exc))
+            continue
+        jobs += [(file, frame_plane) for frame_plane in planes]
+    return jobs, errors
 
-    Every plane of a cube is a frame unless `plane` picks one. A bad frame
-    is reported in one line on stderr and skipped; the others go on.
-    `options` are those of `segment_fits_frame`.
+
+def run_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path, options: dict) -> dict:
+    """Segment one frame, never raising: {'summary', 'catalogue', 'pixels'} or {'error': one line}."""
+    try:
+        summary, catalogue = segment_fits_frame(segmenter, file, output, plane=plane, **options)
+        pixels = 0 if "skipped" in summary else int(np.prod(fits_shape(file, options)))
+        return {"summary": summary, "catalogue": catalogue, "pixels": pixels}
+    except UserInputError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # one odd frame must not stop a night's batch of thousands
+        return {"error": f"{file}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
+    finally:
+        gc.collect()  # figures hold frame-sized arrays in reference cycles; free them before the next frame
+
+
+def fits_shape(file: Path, options: dict) -> tuple[int, int]:
+    """(rows, columns) of the image plane `file` holds, for throughput figures."""
+    from fits_io import find_image_hdu, read_fits
+
+    return read_fits(file, lambda hdul: hdul[find_image_hdu(hdul, options.get("hdu"), file)].shape[-2:])
+
+
+def segment_fits(
+    segmenter: Segmenter | None,
+    path: Path,
+    output: Path,
+    plane: int | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    model_path: Path | None = None,
+    **options,
+) -> int:
+    """Segment a FITS file or every FITS file of a folder; return the number of frames that failed.
+
+    Frames are the unit of work: one after the other here, or spread over a
+    Dask cluster (`campaign.py`) with `workers` > 1 local processes or an
+    existing cluster at `scheduler`, each worker loading `model_path` once.
+    A bad frame is reported in one line on stderr and skipped; the others go
+    on. The run's catalogue holds every frame's clusters. `options` are
+    those of `segment_fits_frame`.
     """
     files, skipped = fits_inputs(path, options.get("hdu"))
-    catalogues: list[dict] = []
     if skipped:
         tqdm.write(f"note: {path}: skipped {', '.join(skipped)}", file=sys.stderr)
-    failed = segmented = 0
-    for file in tqdm(files, desc="FITS files", unit="file", disable=len(files) == 1):
-        try:
-            planes = [plane] if plane is not None else fits_planes(file, options.get("hdu"))
-        except UserInputError as exc:
-            tqdm.write(f"error: {exc}", file=sys.stderr)
+    jobs, errors = frame_jobs(files, plane, options.get("hdu"))
+    for message in errors:
+        tqdm.write(f"error: {message}", file=sys.stderr)
+    if workers > 1 or scheduler:
+        from campaign import segment_on_cluster
+
+        results = segment_on_cluster(model_path, options.pop("precision", "float32"), jobs, output, options, workers,
+                                     scheduler)
+    else:
+        options.pop("precision", None)
+        results = (run_frame(segmenter, file, frame_plane, output, options) for file, frame_plane in jobs)
+    catalogues, failed, pixels = [], len(errors), 0
+    bar = tqdm(results, total=len(jobs), desc="frames", unit="frame", disable=len(jobs) < 2)
+    for result in bar:
+        if "error" in result:
+            tqdm.write(f"error: {result['error']}", file=sys.stderr)
             failed += 1
             continue
-        for frame_plane in planes:
-            try:
-                summary, catalogue = segment_fits_frame(segmenter, file, output, plane=frame_plane, **options)
-                tqdm.write(summary)
-                catalogues.append(catalogue)
-                segmented += 1
-            except UserInputError as exc:
-                tqdm.write(f"error: {exc}", file=sys.stderr)
-                failed += 1
-            except Exception as exc:  # one odd frame must not stop a night's batch of thousands
-                message = " ".join(str(exc).split())[:200]
-                tqdm.write(f"error: {file}: {type(exc).__name__}: {message}", file=sys.stderr)
-                failed += 1
-            gc.collect()  # figures hold frame-sized arrays in reference cycles; free them before the next frame
-    if catalogues:
-        run_catalogue = concatenate(catalogues)
-        write_catalogue_fits(output / RUN_CATALOGUE, run_catalogue, force=True)
-        write_catalogue_root(output / RUN_ROOT, run_catalogue, force=True)
-        plot_summary(run_catalogue, output / RUN_SUMMARY)
-        print(f"{len(run_catalogue['cluster_id'])} clusters of {len(catalogues)} frames -> {output / RUN_CATALOGUE},"
-              f" {RUN_ROOT}, {RUN_SUMMARY}", file=sys.stderr)
-    if len(files) > 1:
-        print(f"{len(files)} files: {segmented} frames segmented, {failed} failed", file=sys.stderr)
+        tqdm.write(result["summary"])
+        catalogues.append(result["catalogue"])
+        pixels += result["pixels"]
+        bar.set_postfix_str(f"{pixels / 1e6 / max(bar.format_dict['elapsed'], 1e-9):.2f} MP/s")
+    finish_run(catalogues, output)
+    if len(jobs) + len(errors) > 1:
+        print(f"{len(files)} files: {len(catalogues)} frames segmented, {failed} failed", file=sys.stderr)
     return failed
+
+
+def finish_run(catalogues: list[dict], output: Path) -> None:
+    """Write the run's catalogue (FITS and ROOT) and its summary plot from every frame's catalogue."""
+    if not catalogues:
+        return
+    run_catalogue = concatenate(catalogues)
+    write_catalogue_fits(output / RUN_CATALOGUE, run_catalogue, force=True)
+    write_catalogue_root(output / RUN_ROOT, run_catalogue, force=True)
+    plot_summary(run_catalogue, output / RUN_SUMMARY)
+    print(f"{len(run_catalogue['cluster_id'])} clusters of {len(catalogues)} frames -> {output / RUN_CATALOGUE},"
+          f" {RUN_ROOT}, {RUN_SUMMARY}", file=sys.stderr)
 
 
 def prepare_output(folder: Path) -> None:
@@ -361,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TILE_BATCH_SIZE, help="tiles per model call (--fits)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="bfloat16: nearly twice as fast on CPUs with AVX512-BF16, slightly different maps")
+    parser.add_argument("--workers", type=int, default=1, help="--fits: local processes segmenting frames (Dask)")
+    parser.add_argument("--scheduler", help="--fits: address of an existing Dask scheduler (tcp://host:8786)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     args = parser.parse_args(argv)
     return run_command(lambda: _run(args), "interrupted; files written so far are complete, none is half-written")
@@ -371,7 +424,7 @@ def _run(args: argparse.Namespace) -> int:
     if (args.data is None) == (args.fits is None):
         raise UserInputError("give either --data (.npy or PNG) or --fits (FITS file or folder)")
     for option, value, least in (("--batch-size", args.batch_size, 1), ("--figures", args.figures, 0),
-                                 ("--tile", args.tile, 1), ("--margin", args.margin, 0)):
+                                 ("--tile", args.tile, 1), ("--margin", args.margin, 0), ("--workers", args.workers, 1)):
         if value < least:
             raise UserInputError(f"{option} must be at least {least}, not {value}")
     if args.fits is not None:
@@ -395,6 +448,10 @@ def _run(args: argparse.Namespace) -> int:
             margin_px=args.margin,
             batch_size=args.batch_size,
             figures=args.figures,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            model_path=segmenter.path,
+            precision=args.precision,
         )
         return 1 if failed else 0
     images = load_frames(args.data)

@@ -218,3 +218,29 @@ def test_non_ascii_names_hidden_files_links_and_folders(tmp_path, model_path, ca
     note = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and all(k in note[0] for k in (".run0_segmentation.partial.fits (hidden)",
                                                           "sub.fits (a folder)", "gone.fits (a broken link"))
+
+
+# %% A campaign on several processes (campaign.py, Dask)
+def test_folder_on_two_dask_workers_resumes_and_reports_the_bad_frame(tmp_path, model_path, capsys):
+    from catalogue import read_catalogue_fits
+    from test_fits import write_bad_file
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(3):
+        fits.PrimaryHDU(simulated((96, 128), seed=10 + k)).writeto(folder / f"f{k}.fits")
+    bad = write_bad_file(folder, "truncated")
+    out = tmp_path / "out"
+    argv = ["--fits", str(folder), "--model", str(model_path), "--output", str(out), "--workers", "2"]
+    code = M.main(argv)
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and str(bad) in errors[0]
+    assert sorted(p.name for p in out.glob("*_segmentation.fits")) == [f"f{k}_segmentation.fits" for k in range(3)]
+    frames = {str(f) for f in read_catalogue_fits(out / "clusters.fits")["frame"]}
+    per_frame = sum(len(read_catalogue_fits(out / f"f{k}_clusters.fits")["cluster_id"]) for k in range(3))
+    assert frames <= {"f0", "f1", "f2"} and len(read_catalogue_fits(out / "clusters.fits")["cluster_id"]) == per_frame
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name.startswith("f")}
+    assert M.main(argv) == 1
+    assert capsys.readouterr().out.count("skipped") == 3
+    assert all(p.stat().st_mtime_ns == stamps[p.name] for p in out.iterdir() if p.name.startswith("f"))
