@@ -21,31 +21,33 @@ from errors import UserInputError
 
 # %% Settings - edit here when running top to bottom in Spyder
 REPO = Path(__file__).resolve().parent
-_SEGMENTERS: dict[tuple[str, str], object] = {}  # per worker process: the model, loaded once
+_SEGMENTERS: dict[tuple[str, str, str], object] = {}  # per worker process: the model, loaded once
 
 
 # %% On a worker
-def worker_segmenter(model_path: str, precision: str):
+def worker_segmenter(model_path: str, precision: str, runtime: str):
     """The `Segmenter` of this worker process, loaded on its first frame and kept."""
     from segmenter import Segmenter
 
-    key = (model_path, precision)
+    key = (model_path, precision, runtime)
     if key not in _SEGMENTERS:
-        _SEGMENTERS[key] = Segmenter.load(model_path).with_precision(precision)
+        _SEGMENTERS[key] = Segmenter.load(model_path).with_runtime(runtime).with_precision(precision)
     return _SEGMENTERS[key]
 
 
-def segment_on_worker(model_path: str, precision: str, file: str, plane: int | None, output: str, options: dict) -> dict:
+def segment_on_worker(model_path: str, precision: str, runtime: str, file: str, plane: int | None, output: str,
+                      options: dict) -> dict:
     """Segment one frame on a worker (`load_model.run_frame`): its summary and catalogue, or its error."""
     from load_model import run_frame
 
-    return run_frame(worker_segmenter(model_path, precision), Path(file), plane, Path(output), options)
+    return run_frame(worker_segmenter(model_path, precision, runtime), Path(file), plane, Path(output), options)
 
 
 # %% On the client
 def segment_on_cluster(
     model_path: str | Path,
     precision: str,
+    runtime: str,
     jobs: list[tuple[Path, int | None]],
     output: Path,
     options: dict,
@@ -70,7 +72,7 @@ def segment_on_cluster(
     except OSError as exc:
         raise UserInputError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from None
     try:
-        futures = [client.submit(segment_on_worker, str(Path(model_path).resolve()), precision, str(file), plane,
+        futures = [client.submit(segment_on_worker, str(Path(model_path).resolve()), precision, runtime, str(file), plane,
                                  str(output.resolve()), options, pure=False) for file, plane in jobs]
         for future in as_completed(futures):
             yield future.result()

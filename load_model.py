@@ -44,6 +44,7 @@ from segmenter import (
     BATCH_SIZE,
     DEFAULT_MODEL,
     PRECISIONS,
+    RUNTIMES,
     TILE_BATCH_SIZE,
     Segmenter,
     card_path,
@@ -234,6 +235,7 @@ def segment_fits_frame(
         "SEGTILE": (tile_px, "largest tile given to the model, px"),
         "SEGMARG": (margin_px, "tile margin whose prediction is dropped, px"),
         "SEGPREC": (segmenter.precision, "model arithmetic"),
+        "SEGRUNT": (segmenter.runtime, "what ran the network"),
     }
     write_segmentation_fits(segmentation_path, frame, classes, notes, force)
     image = fill_masked(frame.data)
@@ -332,10 +334,11 @@ def segment_fits(
     if workers > 1 or scheduler:
         from campaign import segment_on_cluster
 
-        results = segment_on_cluster(model_path, options.pop("precision", "float32"), jobs, output, options, workers,
-                                     scheduler)
+        results = segment_on_cluster(model_path, options.pop("precision", "float32"), options.pop("runtime", "keras"),
+                                     jobs, output, options, workers, scheduler)
     else:
         options.pop("precision", None)
+        options.pop("runtime", None)
         results = (run_frame(segmenter, file, frame_plane, output, options) for file, frame_plane in jobs)
     catalogues, failed, pixels = [], len(errors), 0
     bar = tqdm(results, total=len(jobs), desc="frames", unit="frame", disable=len(jobs) < 2)
@@ -385,7 +388,8 @@ def describe_model(segmenter: Segmenter) -> str:
     frames = sum(int(d.get("count", 0)) for key, d in data.items() if key != "test" and isinstance(d, dict))
     trained = f", trained {card['date']}" if "date" in card else ""
     on = f" on {frames} simulated frames" if frames else ""
-    return f"model: {segmenter.path} ({card.get('name', segmenter.path.stem)}{trained}{on}, {segmenter.precision})"
+    return (f"model: {segmenter.path} ({card.get('name', segmenter.path.stem)}{trained}{on},"
+            f" {segmenter.precision}, {segmenter.runtime})")
 
 
 # %% Command line
@@ -412,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TILE_BATCH_SIZE, help="tiles per model call (--fits)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="bfloat16: nearly twice as fast on CPUs with AVX512-BF16, slightly different maps")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="what runs the network: OpenVINO where installed (auto), or Keras")
     parser.add_argument("--workers", type=int, default=1, help="--fits: local processes segmenting frames (Dask)")
     parser.add_argument("--scheduler", help="--fits: address of an existing Dask scheduler (tcp://host:8786)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
@@ -432,7 +438,7 @@ def _run(args: argparse.Namespace) -> int:
             class_id(args.find)
         fits_inputs(args.fits, _hdu_argument(args.hdu))
         prepare_output(args.output)
-        segmenter = load_trained_model(args.model).with_precision(args.precision)
+        segmenter = load_trained_model(args.model).with_runtime(args.runtime).with_precision(args.precision)
         print(describe_model(segmenter), file=sys.stderr)
         plan_sections((args.tile, args.tile), args.tile, args.margin, segmenter.multiple)
         failed = segment_fits(
@@ -452,12 +458,13 @@ def _run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             model_path=segmenter.path,
             precision=args.precision,
+            runtime=segmenter.runtime,
         )
         return 1 if failed else 0
     images = load_frames(args.data)
     truth = None if args.truth is None else load_truth(args.truth, images.shape)
     prepare_output(args.output)
-    segmenter = load_trained_model(args.model).with_precision(args.precision)
+    segmenter = load_trained_model(args.model).with_runtime(args.runtime).with_precision(args.precision)
     predict_and_report(segmenter, images, truth, args.output, args.force, args.figures)
     return 0
 

@@ -14,7 +14,9 @@ its centre, so there are no seams and memory stays bounded.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from tqdm import tqdm
 from classes import BACKGROUND, N_CLASSES
 from decision import decide_classes, refine_classes
 from errors import UserInputError
-from normalisation import NORMALISATION, normalise_frames, unstretch
+from normalisation import NORMALISATION, input_channels, normalise_frames, unstretch
 from tiling import MARGIN_PX, TILE_SIZE_PX, iter_section_batches, paste_section, plan_sections
 
 # %% Settings - edit here when running top to bottom in Spyder
@@ -33,6 +35,7 @@ DEFAULT_MODEL = REPO / "Models" / "default.keras"
 BATCH_SIZE = 4
 TILE_BATCH_SIZE = 1
 PRECISIONS = ("float32", "bfloat16")
+RUNTIMES = ("auto", "openvino", "keras")
 
 
 # %% Functions of a bare Keras model
@@ -46,12 +49,15 @@ def pooling_depth(model) -> int:
     return sum("pooling" in layer.name for layer in model.layers)
 
 
-def predict_normalised(model, normalised: np.ndarray, multiple: int | None = None, batch_size: int = BATCH_SIZE):
+def predict_normalised(model, normalised: np.ndarray, multiple: int | None = None, batch_size: int = BATCH_SIZE,
+                       infer=None):
     """Class probabilities (n, h, w, N_CLASSES) float32 of a Keras model on normalised frames (n, h, w, c).
 
     Frames of any size are padded by reflection to `multiple` (default
-    2**depth of the model) and cropped back.
+    2**depth of the model) and cropped back. `infer(batch)` replaces the
+    Keras call (another runtime of the same model).
     """
+    infer = infer or (lambda batch: np.asarray(model(batch, training=False)))
     multiple = multiple or 2 ** pooling_depth(model)
     n, height, width = normalised.shape[:3]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
@@ -61,7 +67,7 @@ def predict_normalised(model, normalised: np.ndarray, multiple: int | None = Non
     out = np.empty((n, height, width, N_CLASSES), dtype=np.float32)
     for start in range(0, n, batch_size):
         batch = padded[start : start + batch_size]
-        out[start : start + batch_size] = np.asarray(model(batch, training=False))[:, :height, :width]
+        out[start : start + batch_size] = infer(batch)[:, :height, :width]
     return out
 
 
@@ -102,6 +108,7 @@ class Segmenter:
     model: object
     card: dict = field(default_factory=dict)
     path: Path = Path("unsaved")
+    compiled: object = field(default=None, repr=False)  # the OpenVINO model, when that runtime is used
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Segmenter:
@@ -173,7 +180,46 @@ class Segmenter:
             raise UserInputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         if precision == self.precision:
             return self
+        if self.compiled is not None:
+            return Segmenter(self.model, dict(self.card, precision=precision), self.path).with_runtime("openvino")
         return Segmenter(_mixed_precision_copy(self.model), dict(self.card, precision=precision), self.path)
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network: 'openvino' or 'keras'."""
+        return "keras" if self.compiled is None else "openvino"
+
+    def with_runtime(self, runtime: str = "auto") -> Segmenter:
+        """This segmenter run by `runtime`: 'keras', 'openvino', or 'auto' (OpenVINO where installed).
+
+        OpenVINO compiles the same Keras model for the CPU, once (a second or
+        two). In float32 it gives Keras's class maps; with the bfloat16
+        precision it computes in bfloat16 where the CPU can (AVX512-BF16),
+        nearly twice as fast. Keras stays the reference and the fallback.
+        """
+        if runtime not in RUNTIMES:
+            raise UserInputError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        if runtime == "auto":
+            runtime = "openvino" if importlib.util.find_spec("openvino") else "keras"
+        if runtime == "keras":
+            return self if self.compiled is None else Segmenter(self.model, self.card, self.path)
+        try:
+            import openvino as ov
+        except ImportError:
+            raise UserInputError("runtime 'openvino' asked for, but OpenVINO is not installed") from None
+        channels = input_channels(self.card.get("normalisation"))
+        hint = "bf16" if self.precision == "bfloat16" else "f32"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = ov.convert_model(self.model, input=[(-1, -1, -1, channels)])
+        compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+        return Segmenter(self.model, self.card, self.path, compiled)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (b, h, w, N_CLASSES) of a batch of normalised tiles (b, h, w, c), by the runtime."""
+        if self.compiled is not None:
+            return np.asarray(self.compiled(np.ascontiguousarray(batch, dtype=np.float32))[0])
+        return np.asarray(self.model.predict_on_batch(batch))
 
     def normalise(self, frames: np.ndarray) -> np.ndarray:
         """Frames (h, w) or (n, h, w) ADU normalised as the model was trained: (..., h, w, channels)."""
@@ -181,7 +227,7 @@ class Segmenter:
 
     def predict_normalised(self, normalised: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Class probabilities (n, h, w, N_CLASSES) of normalised frames (n, h, w, c) of any size."""
-        return predict_normalised(self.model, normalised, self.multiple, batch_size)
+        return predict_normalised(self.model, normalised, self.multiple, batch_size, self.infer)
 
     def predict(self, frames: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Class probabilities (n, h, w, N_CLASSES) float32 of frames (n, h, w) or (h, w) in ADU."""
@@ -231,7 +277,7 @@ class Segmenter:
         total = -(-len(layout) // batch_size)
         bar = dict(total=total, desc="tiles", unit="batch", leave=False, disable=not progress or total < 2)
         for numbers, batch in tqdm(iter_section_batches(normalised, layout, batch_size), **bar):
-            tile_classes, tile_fallback = decide_classes(np.asarray(self.model.predict_on_batch(batch)), self.decision)
+            tile_classes, tile_fallback = decide_classes(self.infer(batch), self.decision)
             for tile, tile_back, index in zip(tile_classes, tile_fallback, numbers):
                 paste_section(classes, tile, layout, index)
                 paste_section(fallback, tile_back, layout, index)

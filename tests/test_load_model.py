@@ -244,3 +244,15 @@ def test_folder_on_two_dask_workers_resumes_and_reports_the_bad_frame(tmp_path, 
     assert M.main(argv) == 1
     assert capsys.readouterr().out.count("skipped") == 3
     assert all(p.stat().st_mtime_ns == stamps[p.name] for p in out.iterdir() if p.name.startswith("f"))
+
+
+def test_openvino_runtime_gives_the_keras_class_maps(model):
+    pytest.importorskip("openvino")
+    image = simulated((300, 420))
+    fast = model.with_runtime("openvino")
+    assert fast.runtime == "openvino" and model.runtime == "keras"
+    assert np.mean(fast.segment(image, tile_px=256) == model.segment(image, tile_px=256)) >= 0.9999
+    assert fast.with_runtime("keras").runtime == "keras"
+    assert fast.with_precision("bfloat16").runtime == "openvino"
+    with pytest.raises(UserInputError, match="runtime"):
+        model.with_runtime("tensorrt")
