@@ -156,6 +156,9 @@ def speed_section(speed: dict) -> list[str]:
             f"| {inference['bare_mp_per_s']:.2f} MP/s |",
             f"| tiled pipeline / bare model | {inference['pipeline_over_bare']:.2f} |",
         ]
+        for name, r in inference.get("runtimes", {}).items():
+            out.append(f"| tiled pipeline run by {name} | {r['mp_per_s']:.2f} MP/s ({r['over_keras']:.2f} x Keras; "
+                       f"class maps agree on {100 * r['agreement']:.4f} % of pixels) |")
     else:
         out.append(f"| inference | {speed.get('inference_skipped', 'not measured')} |")
     return out
