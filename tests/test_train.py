@@ -25,6 +25,8 @@ def test_training_writes_model_log_card_and_figures(trained):
     saved = json.loads((models_dir / "tiny.json").read_text())
     assert saved["seed"] == 0 and saved["depth"] == 3 and len(saved["class_weights"]) == 4
     assert 0.0 <= saved["test"]["scores"]["cluster"]["f1"] <= 1.0
+    assert saved["best_epoch"] == 1 == saved["epochs_run"] and saved["resumed"] is False
+    assert saved["decision"]["matched_threshold"] and saved["normalisation"]["matched_sigmas_px"]
     outputs = workdir / "Images" / "Outputs" / "tiny"
     for name in ("learning_curves.png", "confusion_matrix.png", "train_prediction.png", "prediction_0002.png"):
         assert (outputs / name).stat().st_size > 1000
@@ -93,3 +95,10 @@ def test_zero_training_frames_blame_the_right_option_and_make_no_folders(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --train-count must be at least 1, not 0"]
     assert not any(tmp_path.iterdir())
+
+
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 15)" in out and "(default: default)" in out and "{default,original}" in out
