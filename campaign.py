@@ -37,8 +37,8 @@ def worker_segmenter(model_path: str, precision: str, runtime: str):
 
 def segment_on_worker(model_path: str, precision: str, runtime: str, file: str, plane: int | None, output: str,
                       options: dict) -> dict:
-    """Segment one frame on a worker (`load_model.run_frame`): its summary and catalogue, or its error."""
-    from load_model import run_frame
+    """Segment one frame on a worker (`fits_run.run_frame`): its summary and catalogue, or its error."""
+    from fits_run import run_frame
 
     return run_frame(worker_segmenter(model_path, precision, runtime), Path(file), plane, Path(output), options)
 
@@ -51,12 +51,13 @@ def segment_on_cluster(
     jobs: list[tuple[Path, int | None]],
     output: Path,
     options: dict,
+    *,
     workers: int = 2,
     scheduler: str | None = None,
 ) -> Iterator[dict]:
     """Segment (file, plane) frames on a local Dask cluster of `workers` processes, or on `scheduler`.
 
-    Yields each frame's result as it finishes (`load_model.run_frame`).
+    Yields each frame's result as it finishes (`fits_run.run_frame`).
     """
     from dask.distributed import Client, LocalCluster, as_completed
 

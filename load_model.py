@@ -11,33 +11,25 @@ Command line:
                          [--model PATH] --output DIR [--find CLASS] [--force]
 
 How frames are normalised and tiled is the job of `segmenter.py`; FITS reading
-and writing that of `fits_io.py`.
+and writing that of `fits_io.py`; runs over FITS files and folders that of
+`fits_run.py` (and `campaign.py` on a Dask cluster).
 """
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from catalogue import (
-    cluster_catalogue,
-    concatenate,
-    plot_summary,
-    read_catalogue_fits,
-    write_catalogue_fits,
-    write_catalogue_root,
-)
-from classes import CLASS_NAMES, class_id, format_percentages, get_percentages
+from campaign import segment_on_cluster
+from classes import class_id, format_percentages, get_percentages
 from errors import UserInputError, quiet_native_logs, run_command
-from figures import fill_masked, visualize_label
-from fits_io import fits_planes, fits_stem, header_text, is_fits_name, process_fits, write_segmentation_fits
+from figures import visualize_label
+from fits_run import SECTION_FIGURES, fits_inputs, segment_fits
 from load_dataset import load_frames, load_truth
-from object_search import check_one_object, format_sections
 from safe_write import refuse_existing, save_text
 from scoring import classification_report, score_labels
 from segmenter import (
@@ -56,12 +48,6 @@ __all__ = ["DEFAULT_MODEL", "card_path", "load_trained_model", "with_precision",
 
 # %% Settings - edit here when running top to bottom in Spyder
 OUTPUT = Path(__file__).resolve().parent / "Images" / "Outputs"
-SECTION_FIGURES = 10
-SEGMENTATION_SUFFIX = "_segmentation.fits"
-CLUSTERS_SUFFIX = "_clusters.fits"
-RUN_CATALOGUE = "clusters.fits"  # every frame's clusters of the last run (rebuilt from the frames' catalogues)
-RUN_ROOT = "clusters.root"  # the same for ROOT-based analyses
-RUN_SUMMARY = "clusters_summary.png"  # its charge spectrum and cluster sizes
 
 
 # %% The original's functions, on a `Segmenter`
@@ -134,239 +120,6 @@ def predict_and_report(
     save_text(report_path, "\n".join(lines) + "\n", force=True)
     print("\n".join(lines))
     return result
-
-
-# %% FITS detector frames
-def fits_inputs(path: Path, hdu: int | str | None = None) -> tuple[list[Path], list[str]]:
-    """The FITS files to segment, sorted by name, and a note per entry of a folder that was skipped.
-
-    A folder's FITS files are taken; not taken, and named in the notes:
-    sub-folders, broken links, hidden files (temporary files of interrupted
-    runs are hidden). The class maps and catalogues written by this module
-    are not taken either, so an output folder can also be the input folder.
-    Two inputs whose outputs would have the same name
-    (`run1.fits` and `run1.fits.gz`) are refused before any work.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        if not path.exists():
-            raise UserInputError(f"{path}: no such file or folder")
-        return [path], []
-    files, skipped = [], []
-    for entry in sorted(path.iterdir()):
-        if not is_fits_name(entry):
-            continue
-        if entry.name.startswith("."):
-            skipped.append(f"{entry.name} (hidden)")
-        elif entry.name.endswith((SEGMENTATION_SUFFIX, CLUSTERS_SUFFIX)) or entry.name == RUN_CATALOGUE:
-            continue
-        elif entry.is_dir():
-            skipped.append(f"{entry.name} (a folder)")
-        elif not entry.is_file():
-            skipped.append(f"{entry.name} (a broken link or not a file)")
-        else:
-            files.append(entry)
-    if not files:
-        raise UserInputError(f"{path}: no FITS file (.fits, .fit, .fts, .fz, gzipped) in this folder")
-    by_stem: dict[str, list[str]] = {}
-    for file in files:
-        by_stem.setdefault(output_stem(file, hdu, None), []).append(file.name)
-    clashes = [names for names in by_stem.values() if len(names) > 1]
-    if clashes:
-        raise UserInputError(
-            f"{path}: {', '.join(clashes[0])} would all write outputs named {output_stem(path / clashes[0][0], hdu, None)}_*;"
-            " move or rename all but one"
-        )
-    return files, skipped
-
-
-def output_stem(path: Path, hdu: int | str | None, plane: int | None) -> str:
-    """Name stem of a frame's outputs: the file's stem, plus the HDU when chosen and the cube plane."""
-    stem = fits_stem(path)
-    if hdu is not None:
-        stem += "_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in str(hdu))
-    return stem if plane is None else f"{stem}_plane{plane}"
-
-
-def segment_fits_frame(
-    segmenter: Segmenter,
-    path: Path,
-    output: Path,
-    hdu: int | str | None = None,
-    plane: int | None = None,
-    region: str | None = None,
-    find: str | int | None = None,
-    force: bool = False,
-    tile_px: int = TILE_SIZE_PX,
-    margin_px: int = MARGIN_PX,
-    batch_size: int = TILE_BATCH_SIZE,
-    figures: int = SECTION_FIGURES,
-    progress: bool = True,
-) -> tuple[str, dict]:
-    """Segment one FITS image plane and write its outputs to `output`.
-
-    Returns (a one-line summary, the frame's cluster catalogue). Writes
-    `STEM_clusters.fits` (the cluster catalogue, `catalogue.py`),
-    `STEM_segmentation.fits` (uint8 class map of the plane's shape,
-    the input header, the class legend CLASS0..CLASS3, class percentages
-    SEGPCT0..3, masked pixel count SEGNMASK) and `STEM_overview.png`
-    (frame | predicted label, class percentages in the legend); with `find`,
-    also `STEM_CLASS_sections.txt` and one figure per section holding that
-    class (at most `figures`). Files are written atomically.
-
-    A run that was stopped can be started again: a frame whose three
-    outputs are all there and readable is skipped (its catalogue read back),
-    a frame with some of them is done again; `force` redoes every frame.
-    Raises `UserInputError` naming the file.
-    """
-    stem = output_stem(path, hdu, plane)
-    segmentation_path = output / f"{stem}{SEGMENTATION_SUFFIX}"
-    overview_path = output / f"{stem}_overview.png"
-    clusters_path = output / f"{stem}{CLUSTERS_SUFFIX}"
-    if not force:
-        done = completed_frame(segmentation_path, overview_path, clusters_path)
-        if done is not None:
-            return f"{path}: {stem}: done in an earlier run, skipped (--force redoes it)", done
-    force = True  # the frame's outputs are incomplete or asked to be redone
-    frame = process_fits(path, hdu, plane, region)
-    classes = segmenter.segment(frame.data, tile_px, margin_px, batch_size, progress)
-    notes = {
-        "SEGMODEL": (header_text(Path(segmenter.path).name)[-60:], "model file"),
-        "SEGTILE": (tile_px, "largest tile given to the model, px"),
-        "SEGMARG": (margin_px, "tile margin whose prediction is dropped, px"),
-        "SEGPREC": (segmenter.precision, "model arithmetic"),
-        "SEGRUNT": (segmenter.runtime, "what ran the network"),
-    }
-    write_segmentation_fits(segmentation_path, frame, classes, notes, force)
-    image = fill_masked(frame.data)
-    title = f"{path.name} {frame.where} {frame.region_text}: {frame.n_masked} masked px"
-    visualize_label(image, None, classes, overview_path, title, show=False)
-    catalogue = cluster_catalogue(frame.data, classes, frame_name=stem, origin=frame.region[::2])
-    write_catalogue_fits(clusters_path, catalogue, force, {"SEGSRC": (header_text(path.name)[-68:], "segmented file")})
-    height, width = classes.shape
-    summary = (
-        f"{path}: {frame.where}: {height} x {width} px, {format_percentages(get_percentages(classes))};"
-        f" {frame.n_masked} masked px (NaN/inf/BLANK, set to background) -> {segmentation_path};"
-        f" {len(catalogue['cluster_id'])} clusters -> {clusters_path.name}"
-    )
-    if find is not None:
-        name = CLASS_NAMES[class_id(find)]
-        found = check_one_object(image, classes, find, output=output, stem=stem, max_figures=figures, show=False,
-                                 force=force)
-        listing = output / f"{stem}_{name.replace(' ', '_')}_sections.txt"
-        save_text(listing, format_sections(found, find) + "\n", force)
-        summary += f"; {len(found)} sections with {name} listed in {listing.name}"
-    return summary, catalogue
-
-
-def completed_frame(segmentation_path: Path, overview_path: Path, clusters_path: Path) -> dict | None:
-    """The catalogue of a frame whose outputs are all there and readable; None when any is missing or broken."""
-    from fits_io import read_fits
-
-    if not all(p.is_file() for p in (segmentation_path, overview_path, clusters_path)):
-        return None
-    try:
-        read_fits(segmentation_path, lambda hdul: hdul[0].data.shape)
-        return read_catalogue_fits(clusters_path)
-    except UserInputError:
-        return None
-
-
-def frame_jobs(files: list[Path], plane: int | None, hdu: int | str | None) -> tuple[list[tuple[Path, int | None]], list[str]]:
-    """The frames to segment, (file, plane) each (every plane of a cube unless `plane` picks one), and errors."""
-    jobs, errors = [], []
-    for file in files:
-        try:
-            planes = [plane] if plane is not None else fits_planes(file, hdu)
-        except UserInputError as exc:
-            errors.append(str(exc))
-            continue
-        jobs += [(file, frame_plane) for frame_plane in planes]
-    return jobs, errors
-
-
-def run_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path, options: dict) -> dict:
-    """Segment one frame, never raising: {'summary', 'catalogue', 'pixels'} or {'error': one line}."""
-    try:
-        summary, catalogue = segment_fits_frame(segmenter, file, output, plane=plane, **options)
-        pixels = 0 if "skipped" in summary else int(np.prod(fits_shape(file, options)))
-        return {"summary": summary, "catalogue": catalogue, "pixels": pixels}
-    except UserInputError as exc:
-        return {"error": str(exc)}
-    except Exception as exc:  # one odd frame must not stop a night's batch of thousands
-        return {"error": f"{file}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
-    finally:
-        gc.collect()  # figures hold frame-sized arrays in reference cycles; free them before the next frame
-
-
-def fits_shape(file: Path, options: dict) -> tuple[int, int]:
-    """(rows, columns) of the image plane `file` holds, for throughput figures."""
-    from fits_io import find_image_hdu, read_fits
-
-    return read_fits(file, lambda hdul: hdul[find_image_hdu(hdul, options.get("hdu"), file)].shape[-2:])
-
-
-def segment_fits(
-    segmenter: Segmenter | None,
-    path: Path,
-    output: Path,
-    plane: int | None = None,
-    workers: int = 1,
-    scheduler: str | None = None,
-    model_path: Path | None = None,
-    **options,
-) -> int:
-    """Segment a FITS file or every FITS file of a folder; return the number of frames that failed.
-
-    Frames are the unit of work: one after the other here, or spread over a
-    Dask cluster (`campaign.py`) with `workers` > 1 local processes or an
-    existing cluster at `scheduler`, each worker loading `model_path` once.
-    A bad frame is reported in one line on stderr and skipped; the others go
-    on. The run's catalogue holds every frame's clusters. `options` are
-    those of `segment_fits_frame`.
-    """
-    files, skipped = fits_inputs(path, options.get("hdu"))
-    if skipped:
-        tqdm.write(f"note: {path}: skipped {', '.join(skipped)}", file=sys.stderr)
-    jobs, errors = frame_jobs(files, plane, options.get("hdu"))
-    for message in errors:
-        tqdm.write(f"error: {message}", file=sys.stderr)
-    if workers > 1 or scheduler:
-        from campaign import segment_on_cluster
-
-        results = segment_on_cluster(model_path, options.pop("precision", "float32"), options.pop("runtime", "keras"),
-                                     jobs, output, options, workers, scheduler)
-    else:
-        options.pop("precision", None)
-        options.pop("runtime", None)
-        results = (run_frame(segmenter, file, frame_plane, output, options) for file, frame_plane in jobs)
-    catalogues, failed, pixels = [], len(errors), 0
-    bar = tqdm(results, total=len(jobs), desc="frames", unit="frame", disable=len(jobs) < 2)
-    for result in bar:
-        if "error" in result:
-            tqdm.write(f"error: {result['error']}", file=sys.stderr)
-            failed += 1
-            continue
-        tqdm.write(result["summary"])
-        catalogues.append(result["catalogue"])
-        pixels += result["pixels"]
-        bar.set_postfix_str(f"{pixels / 1e6 / max(bar.format_dict['elapsed'], 1e-9):.2f} MP/s")
-    finish_run(catalogues, output)
-    if len(jobs) + len(errors) > 1:
-        print(f"{len(files)} files: {len(catalogues)} frames segmented, {failed} failed", file=sys.stderr)
-    return failed
-
-
-def finish_run(catalogues: list[dict], output: Path) -> None:
-    """Write the run's catalogue (FITS and ROOT) and its summary plot from every frame's catalogue."""
-    if not catalogues:
-        return
-    run_catalogue = concatenate(catalogues)
-    write_catalogue_fits(output / RUN_CATALOGUE, run_catalogue, force=True)
-    write_catalogue_root(output / RUN_ROOT, run_catalogue, force=True)
-    plot_summary(run_catalogue, output / RUN_SUMMARY)
-    print(f"{len(run_catalogue['cluster_id'])} clusters of {len(catalogues)} frames -> {output / RUN_CATALOGUE},"
-          f" {RUN_ROOT}, {RUN_SUMMARY}", file=sys.stderr)
 
 
 def prepare_output(folder: Path) -> None:
@@ -454,11 +207,9 @@ def _run(args: argparse.Namespace) -> int:
             margin_px=args.margin,
             batch_size=args.batch_size,
             figures=args.figures,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            model_path=segmenter.path,
-            precision=args.precision,
-            runtime=segmenter.runtime,
+            cluster=None if args.workers == 1 and not args.scheduler else partial(
+                segment_on_cluster, segmenter.path, args.precision, segmenter.runtime,
+                workers=args.workers, scheduler=args.scheduler),
         )
         return 1 if failed else 0
     images = load_frames(args.data)
