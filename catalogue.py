@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from classes import CLUSTER, GLOWING, HOT_PIXEL
+from decision import near
 from errors import UserInputError
 from normalisation import robust_background
 from safe_write import write_atomically
@@ -81,8 +82,9 @@ def _check_inputs(image, class_map) -> tuple[np.ndarray, np.ndarray]:
 
 def _touches(condition: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """(n,) bool: whether cluster 1..n has a pixel within one pixel (8-neighbourhood) of `condition`."""
-    near = ndimage.binary_dilation(condition, structure=EIGHT_NEIGHBOURS)
-    return np.bincount(labels[near], minlength=n + 1)[1:] > 0
+    if not condition.any():
+        return np.zeros(n, dtype=bool)
+    return np.bincount(labels[near(condition, 1)], minlength=n + 1)[1:] > 0
 
 
 def _weighted_moments(labels_px, weight_px, coord_px, offset_px, n) -> tuple[np.ndarray, np.ndarray]:

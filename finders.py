@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -145,11 +146,17 @@ def _finish(labels: np.ndarray, clusters: np.ndarray, single: bool) -> np.ndarra
 
 def _seeded(grow: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """8-connected components (per frame) of `grow` that contain a `seed` pixel, (n, h, w) bool."""
-    components, count = ndimage.label(grow | seed, structure=_frame_structure())
-    keep = np.zeros(count + 1, dtype=bool)
-    keep[components[seed]] = True
-    keep[0] = False
-    return keep[components]
+    kept = np.zeros(grow.shape, dtype=bool)
+    for frame_grow, frame_seed, frame_kept in zip(grow, seed, kept):
+        if not frame_seed.any():
+            continue
+        count, components = cv2.connectedComponents((frame_grow | frame_seed).view(np.uint8), connectivity=8,
+                                                    ltype=cv2.CV_32S)
+        keep = np.zeros(count, dtype=bool)
+        keep[components[frame_seed]] = True
+        keep[0] = False
+        frame_kept[...] = keep[components]
+    return kept
 
 
 # %% Finder 1: hysteresis
@@ -276,7 +283,8 @@ def matched_clusters(
     brightest pixel; whole clusters come from 8-connected growth on z.
     """
     detected = (significance >= threshold) & ~defects
-    peaks = detected & (significance >= ndimage.maximum_filter(significance, size=(1, 3, 3)))
+    neighbourhood = np.ones((3, 3), dtype=np.uint8)
+    peaks = detected & np.stack([f >= cv2.dilate(np.ascontiguousarray(f), neighbourhood) for f in significance])
     return _seeded((z >= grow_sigma) & ~defects, peaks)
 
 

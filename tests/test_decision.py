@@ -2,7 +2,7 @@
 import numpy as np
 
 from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
-from decision import add_matched_detections, clean_glow_edges, clean_hot_halos, decide_classes
+from decision import add_matched_detections, clean_clusters, decide_classes
 
 
 def probabilities_of(ids: np.ndarray, confidence: float = 0.9) -> np.ndarray:
@@ -29,10 +29,10 @@ def test_specks_on_glow_edges_are_removed_and_real_clusters_kept():
     ids[12:15, 8:10] = CLUSTER  # a 6-px cluster on the edge
     ids[3, 20] = CLUSTER  # a one-pixel cluster far from the glow
     fallback = np.zeros_like(ids)
-    cleaned = clean_glow_edges(ids.copy(), fallback, max_px=4)
+    cleaned = clean_clusters(ids.copy(), fallback, glow_edge_max_px=4)
     assert cleaned[5, 8] == BACKGROUND
     assert np.all(cleaned[12:15, 8:10] == CLUSTER) and cleaned[3, 20] == CLUSTER
-    assert np.array_equal(clean_glow_edges(ids.copy(), fallback, max_px=0), ids)
+    assert np.array_equal(clean_clusters(ids.copy(), fallback, glow_edge_max_px=0), ids)
 
 
 def test_clusters_along_hot_segments_are_halos():
@@ -40,7 +40,7 @@ def test_clusters_along_hot_segments_are_halos():
     ids[10, 2:28] = HOT_PIXEL
     ids[11, 5:20] = CLUSTER  # a line beside the hot segment: its halo
     ids[3:6, 3:6] = CLUSTER  # a real deposit elsewhere
-    cleaned = clean_hot_halos(ids.copy(), np.zeros_like(ids), fraction=0.5)
+    cleaned = clean_clusters(ids.copy(), np.zeros_like(ids), hot_halo_fraction=0.5)
     assert not (cleaned[11] == CLUSTER).any() and np.all(cleaned[3:6, 3:6] == CLUSTER)
 
 
