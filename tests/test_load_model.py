@@ -256,3 +256,17 @@ def test_openvino_runtime_gives_the_keras_class_maps(model):
     assert fast.with_precision("bfloat16").runtime == "openvino"
     with pytest.raises(UserInputError, match="runtime"):
         model.with_runtime("tensorrt")
+
+
+def test_auto_precision_is_bfloat16_only_where_openvino_computes_it_natively(model, capsys):
+    import importlib.util
+
+    from segmenter import native_bfloat16
+
+    assert model.with_runtime("keras").with_precision("auto").precision == "float32"
+    if importlib.util.find_spec("openvino"):
+        expected = "bfloat16" if native_bfloat16() else "float32"
+        assert model.with_runtime("openvino").with_precision("auto").precision == expected
+    with pytest.raises(SystemExit):
+        M.main(["--help"])
+    assert "else float32 (default: auto)" in " ".join(capsys.readouterr().out.split())
