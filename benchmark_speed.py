@@ -231,6 +231,7 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
         "bare_mp_per_s": bare_mps,
         "pipeline_over_bare": pipeline_mps / bare_mps,
         "runtimes": measure_runtimes(segmenter, image, pipeline_mps),
+        "fits_pipeline": measure_fits_pipeline(segmenter, image, bare_mps),
     }
 
 
@@ -255,6 +256,60 @@ def measure_runtimes(segmenter, image, keras_mps: float) -> dict:
         result[f"openvino {precision}"] = {"mp_per_s": mps, "over_keras": mps / keras_mps,
                                            "agreement": float(np.mean(classes == reference))}
         print(f"speed: openvino {precision}: {mps:.2f} MP/s ({mps / keras_mps:.2f} x Keras)")
+    return result
+
+
+def measure_fits_pipeline(segmenter, image: np.ndarray, bare_mps: float) -> dict:
+    """The whole per-frame work of `load_model.py --fits`, with its default runtime and precision, on `image`.
+
+    The frame is written to a FITS file in a temporary folder; then, start-up
+    excluded (model loaded and compiled, one small frame run first), one
+    `fits_run.segment_fits_frame` call is timed: read the file, segment,
+    write the class map, the overview figure and the cluster catalogue. Its
+    class map is compared with the Keras float32 pipeline's. The command
+    itself (`load_model.py --fits FILE`, start-up included) then runs in a
+    child process, for its wall time and peak resident memory.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    from astropy.io import fits
+
+    from fits_run import segment_fits_frame
+
+    default = segmenter.with_runtime("auto").with_precision("auto")
+    reference = segmenter.segment(image)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        (folder / "warm-up").mkdir()
+        (folder / "timed").mkdir()
+        fits.PrimaryHDU(image[:1024, :1024]).writeto(folder / "small.fits")
+        fits.PrimaryHDU(image).writeto(folder / "frame.fits")
+        segment_fits_frame(default, folder / "small.fits", folder / "warm-up", progress=False)
+        started = time.perf_counter()
+        segment_fits_frame(default, folder / "frame.fits", folder / "timed", progress=False)
+        seconds = time.perf_counter() - started
+        classes = fits.getdata(folder / "timed" / "frame_segmentation.fits")
+        command = [sys.executable, str(Path(__file__).resolve().parent / "load_model.py"), "--fits",
+                   str(folder / "frame.fits"), "--model", str(segmenter.path), "--output", str(folder / "command")]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        command_s = time.perf_counter() - started
+    mps = image.size / seconds / 1e6
+    result = {
+        "runtime": default.runtime,
+        "precision": default.precision,
+        "seconds": seconds,
+        "mp_per_s": mps,
+        "over_bare": mps / bare_mps,
+        "agreement": float(np.mean(classes == reference)),
+        "command_s": command_s,
+        "command_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+    print(f"speed: load_model --fits per frame ({default.runtime} {default.precision}): {mps:.2f} MP/s,"
+          f" {result['over_bare']:.2f} x the bare Keras model; command {command_s:.1f} s,"
+          f" peak {result['command_peak_rss_mib']:,.0f} MiB")
     return result
 
 

@@ -172,6 +172,9 @@ def test_quick_report_speed_figures_are_numbers(quick_report):
     assert inference["frame_px"] == [512, 512]
     assert inference["pipeline_mp_per_s"] > 0 and inference["bare_mp_per_s"] > 0
     assert inference["peak_rss_mib"] > 0
+    fits_run = inference["fits_pipeline"]
+    assert fits_run["runtime"] in ("openvino", "keras") and fits_run["precision"] in ("float32", "bfloat16")
+    assert fits_run["mp_per_s"] > 0 and fits_run["command_peak_rss_mib"] > 0 and fits_run["agreement"] >= 0.9
 
 
 def test_quick_report_holds_held_out_populations_and_injection(quick_report):
