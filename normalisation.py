@@ -33,6 +33,8 @@ KERNEL_HALF_WIDTH_SIGMAS = 3.5
 STATISTICS_MAX_PX = 4_000_000
 NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE, "gain": INPUT_GAIN}
 MATCHED_NORMALISATION = {**NORMALISATION, "matched_sigmas_px": list(MATCHED_SIGMAS_PX)}
+# the original's input: the frame in ADU as it is (no pedestal, noise or stretch); for the ablation of train.py --raw-adu
+ADU_NORMALISATION = {"method": "adu"}
 
 
 # %% Functions
@@ -130,6 +132,8 @@ def unstretch(normalised: np.ndarray, normalisation: dict | None = None) -> tupl
     (..., h, w) float32; significance is None without the matched channel.
     """
     normalisation = normalisation or NORMALISATION
+    if normalisation.get("method") == "adu":
+        return significance(normalised[..., 0]), None
     scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
     gain = float(normalisation.get("gain", 1.0))
     sigmas = np.multiply(normalised, np.float32(1.0 / (gain * scale)), dtype=np.float32)
@@ -143,13 +147,18 @@ def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> n
 
     images : (h, w) or (n, h, w) ADU, NaN allowed (ignored by the statistics,
         set to 0 in the output).
-    normalisation : a model card's normalisation (default `NORMALISATION`).
+    normalisation : a model card's normalisation (default `NORMALISATION`);
+        `ADU_NORMALISATION` passes the frames through in ADU (NaN set to 0),
+        as the original fed its network.
 
     Returns float32 (..., h, w, channels): channel 0 the stretched frame,
     channel 1 (with `matched_sigmas_px`) its stretched matched-filter
     significance (`matched_filter`).
     """
     normalisation = normalisation or NORMALISATION
+    if normalisation.get("method") == "adu":
+        out = np.asarray(images, dtype=np.float32)[..., None].copy()
+        return out if np.isfinite(out).all() else np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     if normalisation.get("method") != "robust-asinh":
         raise UserInputError(f"unknown normalisation {normalisation.get('method')!r}")
     scale = float(normalisation.get("asinh_scale", ASINH_SCALE))

@@ -91,12 +91,15 @@ class TrainingSettings:
     matched_filter: bool = MATCHED_FILTER
     layout: str = LAYOUT
     weighting: str | None = None  # class weights of the loss; None: the preset's
+    raw_adu: bool = False  # feed frames in ADU as the original did, not normalised per frame
 
     @property
     def normalisation(self) -> dict:
-        """The input normalisation: with the matched-filter channel, or the frame alone."""
-        from normalisation import MATCHED_NORMALISATION, NORMALISATION
+        """The input normalisation: with the matched-filter channel, the frame alone, or raw ADU."""
+        from normalisation import ADU_NORMALISATION, MATCHED_NORMALISATION, NORMALISATION
 
+        if self.raw_adu:
+            return dict(ADU_NORMALISATION)
         return dict(MATCHED_NORMALISATION if self.matched_filter else NORMALISATION)
 
     @property
@@ -295,6 +298,8 @@ def train(settings: TrainingSettings | None = None, *, workdir: Path = REPO, for
                                  ("--varied-count", settings.varied_count, 0)):
         if value < least:
             raise UserInputError(f"{option} must be at least {least}, not {value}")
+    if settings.raw_adu and settings.matched_filter:
+        raise UserInputError("--raw-adu gives the network the frame in ADU alone: add --no-matched-filter")
     if settings.preset not in models.PRESETS:
         raise UserInputError(f"--preset must be one of {', '.join(models.PRESETS)}, not {settings.preset!r}")
     paths = RunPaths(Path(workdir), settings.model_name)
@@ -353,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="layout of frames simulated when none exist ('banded': the original's)")
     parser.add_argument("--no-matched-filter", action="store_true",
                         help="give the network the frame alone, without the matched-filter channel")
+    parser.add_argument("--raw-adu", action="store_true",
+                        help="feed the frames in ADU as the original did, without the per-frame normalisation")
     parser.add_argument("--force", action="store_true", help="overwrite a model of the same name")
     args = parser.parse_args(argv)
     settings = TrainingSettings(
@@ -372,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         matched_filter=not args.no_matched_filter,
         layout=args.layout,
         weighting=args.weighting,
+        raw_adu=args.raw_adu,
     )
     return run_command(
         lambda: train(settings, workdir=args.workdir, force=args.force, distribute=args.distribute) and None,

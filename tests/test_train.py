@@ -63,6 +63,23 @@ def test_threshold_labels_option_and_bad_options(trained):
     assert train.main(["--epochs", "0", "--workdir", str(trained[0]), "--model-name", "x"]) == 1
 
 
+def test_raw_adu_input_is_the_frame_as_it_is(trained, capsys):
+    from segmenter import Segmenter
+
+    workdir, _ = trained
+    assert train.main(["--raw-adu", "--workdir", str(workdir), "--model-name", "raw", "--epochs", "1"]) == 1
+    assert "--no-matched-filter" in capsys.readouterr().err
+    card = train.train(epochs=1, batch_size=4, train_count=6, varied_count=4, test_count=3, raw_adu=True,
+                       matched_filter=False, model_name="raw", workdir=workdir, show=False)
+    assert card["normalisation"] == {"method": "adu"} and card["decision"] == {}
+    segmenter = Segmenter.load(workdir / "Models" / "raw.keras")
+    frames = np.full((1, 16, 16), 8800.0, np.float32)
+    frames[0, 3, 3] = np.nan
+    x = segmenter.normalise(frames)
+    assert x.shape == (1, 16, 16, 1) and x[0, 0, 0, 0] == 8800.0 and x[0, 3, 3, 0] == 0.0
+    assert segmenter.classes(frames).shape == (1, 16, 16)
+
+
 def test_overlap_weights_emphasise_clusters_on_glowing_regions_only():
     targets = np.zeros((2, 30, 30), np.uint8)
     targets[0, :, :8] = 1
