@@ -26,6 +26,7 @@ from mask import BAND_SIGMA, CLUSTER_THRESHOLD_SIGMA, get_mask
 FRAME_SIZE_PX = 256
 TRAIN_PRESETS = ("default", "original")
 SPEED_SEED = 7
+BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, BATCH_SIZE at a time
 
 
 # %% Functions
@@ -187,12 +188,11 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     overlapping tiles, predict, keep tile centres) runs twice on the same
     frame: the first call includes building the model's graph, the second is
     the steady throughput. The bare model gets the already normalised frame
-    cut into non-overlapping tiles of the pipeline's tile size, through the
-    same `predict_on_batch` call.
+    cut into non-overlapping tiles of `BARE_TILE_PX`, `BATCH_SIZE` at a time,
+    through Keras's `predict_on_batch` (the model compiled as a graph).
     """
     from image_details import simulate_frame
     from segmenter import BATCH_SIZE
-    from tiling import TILE_SIZE_PX
 
     size = size_px
     image = simulate_frame(np.random.default_rng(SPEED_SEED), None, "mixed", (size, size)).image
@@ -202,7 +202,7 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     seconds, rss_before, rss_peak, how = peak_rss_during(lambda: segmenter.segment(image))
 
     model = segmenter.model
-    tile = min(TILE_SIZE_PX, size) // segmenter.multiple * segmenter.multiple
+    tile = min(BARE_TILE_PX, size) // segmenter.multiple * segmenter.multiple
     per_side = size // tile
     normalised = segmenter.normalise(image)
     channels = normalised.shape[-1]

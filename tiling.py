@@ -15,7 +15,9 @@ import numpy as np
 from errors import UserInputError
 
 # %% Settings - edit here when running top to bottom in Spyder
-TILE_SIZE_PX = 1024
+# a 4096 x 4096 frame is 9 tiles of 1408 px (6 % of pixels computed twice; 1024 px: 25 tiles, 15 %);
+# peak memory of load_model.py --fits on it: 2.1 GB with Keras float32
+TILE_SIZE_PX = 1408
 MARGIN_PX = 32
 
 
