@@ -18,6 +18,8 @@ the rule is off, so older models keep their plain argmax):
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -37,8 +39,9 @@ def decide_classes(probabilities: np.ndarray, decision: dict | None = None) -> t
     threshold = (decision or {}).get("cluster_probability")
     if threshold is not None:
         ids[(probabilities[..., CLUSTER] >= threshold) & (ids == BACKGROUND)] = CLUSTER
-    fallback = np.where(probabilities[..., GLOWING] > probabilities[..., BACKGROUND], GLOWING, BACKGROUND)
-    return ids, fallback.astype(np.uint8)
+    fallback = np.where(probabilities[..., GLOWING] > probabilities[..., BACKGROUND], np.uint8(GLOWING),
+                        np.uint8(BACKGROUND))
+    return ids, fallback
 
 
 # %% Frame rules (on whole frames, after tiling)
@@ -109,17 +112,27 @@ def add_matched_detections(
 
 
 def refine_classes(
-    ids: np.ndarray, fallback: np.ndarray, decision: dict, significance: np.ndarray | None, z: np.ndarray | None
+    ids: np.ndarray,
+    fallback: np.ndarray,
+    decision: dict,
+    significance: np.ndarray | None,
+    z: np.ndarray | None,
+    units: Callable[[float], float] | None = None,
 ) -> np.ndarray:
     """Apply the card's frame rules, in order: glow-edge specks, hot-pixel halos, matched-filter detections.
 
     ids, fallback : (..., h, w) uint8 from `decide_classes` over whole
-    frames; significance, z : (..., h, w) noise sigmas (None: the matched
-    rule is skipped). Returns `ids`, changed in place.
+    frames; significance, z : (..., h, w) in noise sigmas (None: the matched
+    rule is skipped), or both through one increasing function `units` (the
+    network input's stretch, `normalisation.stretch`): the matched rule only
+    compares them with its thresholds, so it compares with `units(threshold)`.
+    Returns `ids`, changed in place.
     """
     fraction = decision.get("hot_halo_fraction")
     clean_clusters(ids, fallback, int(decision.get("glow_edge_max_px", 0)), None if fraction is None else float(fraction))
     if decision.get("matched_threshold") is not None and significance is not None:
-        add_matched_detections(ids, significance, z, float(decision["matched_threshold"]),
-                               int(decision.get("matched_guard_px", 3)), float(decision.get("matched_grow_sigma", 1.5)))
+        units = units or float
+        add_matched_detections(ids, significance, z, float(units(decision["matched_threshold"])),
+                               int(decision.get("matched_guard_px", 3)),
+                               float(units(decision.get("matched_grow_sigma", 1.5))))
     return ids

@@ -9,6 +9,7 @@ import math
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from classes import (
@@ -61,11 +62,11 @@ def reduce_for_display(data: np.ndarray, factor: int, labels: bool) -> np.ndarra
         return data
     height, width = data.shape[:2]
     padded = np.pad(data, ((0, (-height) % factor), (0, (-width) % factor)), mode="edge")
-    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
-    if not labels:
-        return blocks.max(axis=(1, 3))
-    rank = priority_rank()
-    return np.array(PRIORITY, dtype=np.uint8)[rank[blocks].max(axis=(1, 3))]
+    if labels:
+        padded = np.asarray(priority_rank(), dtype=np.uint8)[padded]
+    # each block's maximum: a dilation whose kernel starts at the block's corner, sampled at the corners
+    pooled = cv2.dilate(padded, np.ones((factor, factor), dtype=np.uint8), anchor=(0, 0))[::factor, ::factor]
+    return np.array(PRIORITY, dtype=np.uint8)[pooled] if labels else pooled
 
 
 def fill_masked(image: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ ASINH_SCALE = 50.0
 INPUT_GAIN = 0.1
 MATCHED_SIGMAS_PX = (0.3, 0.7, 1.2)
 KERNEL_HALF_WIDTH_SIGMAS = 3.5
-STATISTICS_MAX_PX = 4_000_000
+STATISTICS_MAX_PX = 1_000_000
 NORMALISATION = {"method": "robust-asinh", "asinh_scale": ASINH_SCALE, "gain": INPUT_GAIN}
 MATCHED_NORMALISATION = {**NORMALISATION, "matched_sigmas_px": list(MATCHED_SIGMAS_PX)}
 # the original's input: the frame in ADU as it is (no pedestal, noise or stretch); for the ablation of train.py --raw-adu
@@ -43,8 +43,9 @@ def statistics_sample(images: np.ndarray, max_px: int = STATISTICS_MAX_PX) -> np
 
     A frame of more than `max_px` pixels is sampled every k-th row and
     column (k the smallest that brings it under `max_px`): a 4k x 4k frame
-    keeps 1.9 M pixels, whose median is within 0.002 noise sigma of the
-    whole frame's, in a tenth of the time. Frames the size of the training
+    keeps every 5th row and column, 0.67 M pixels, whose pedestal and noise
+    were within 0.003 noise sigma and 0.1 % of the whole frame's on simulated
+    frames, in 0.03 s instead of 1.3 s. Frames the size of the training
     frames are used whole.
     """
     step = max(1, math.ceil(math.sqrt(images.shape[-2] * images.shape[-1] / max_px)))
@@ -125,21 +126,17 @@ def input_channels(normalisation: dict | None = None) -> int:
     return 2 if (normalisation or NORMALISATION).get("matched_sigmas_px") else 1
 
 
-def unstretch(normalised: np.ndarray, normalisation: dict | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Undo the stretch of `normalise_frames`: pixel values and matched-filter significance in noise sigmas.
+def stretch(sigmas, normalisation: dict | None = None) -> np.ndarray:
+    """Values in noise sigmas (array or number) as `normalise_frames` stretches them: gain x scale x asinh(v / scale).
 
-    normalised : (..., h, w, channels). Returns (z, significance), each
-    (..., h, w) float32; significance is None without the matched channel.
+    Increasing, so comparisons are the same before and after it: the
+    decision rule compares the network's stretched input with stretched
+    thresholds instead of undoing the stretch on whole frames.
     """
     normalisation = normalisation or NORMALISATION
-    if normalisation.get("method") == "adu":
-        return significance(normalised[..., 0]), None
     scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
     gain = float(normalisation.get("gain", 1.0))
-    sigmas = np.multiply(normalised, np.float32(1.0 / (gain * scale)), dtype=np.float32)
-    np.sinh(sigmas, out=sigmas)
-    sigmas *= np.float32(scale)
-    return sigmas[..., 0], (sigmas[..., 1] if input_channels(normalisation) == 2 else None)
+    return (gain * scale * np.arcsinh(np.asarray(sigmas, dtype=np.float64) / scale)).astype(np.float32)
 
 
 def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> np.ndarray:

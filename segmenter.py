@@ -26,7 +26,7 @@ from tqdm import tqdm
 from classes import BACKGROUND, N_CLASSES
 from decision import decide_classes, refine_classes
 from errors import UserInputError
-from normalisation import NORMALISATION, input_channels, normalise_frames, unstretch
+from normalisation import NORMALISATION, input_channels, normalise_frames, stretch
 from tiling import MARGIN_PX, TILE_SIZE_PX, iter_section_batches, paste_section, plan_sections
 
 # %% Settings - edit here when running top to bottom in Spyder
@@ -170,8 +170,11 @@ class Segmenter:
         """The card's frame rules (`decision.refine_classes`) on whole frames."""
         if not self.decision:
             return ids
-        z, significance = unstretch(normalised, self.card.get("normalisation"))
-        return refine_classes(ids, fallback, self.decision, significance, z)
+        normalisation = self.card.get("normalisation") or NORMALISATION
+        if input_channels(normalisation) == 1:
+            return refine_classes(ids, fallback, self.decision, None, None)
+        return refine_classes(ids, fallback, self.decision, normalised[..., 1], normalised[..., 0],
+                              lambda sigmas: stretch(sigmas, normalisation))
 
     @property
     def precision(self) -> str:

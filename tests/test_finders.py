@@ -134,3 +134,16 @@ def test_hysteresis_grows_from_seeds_only():
     clusters = hysteresis_labels(frame, seed_sigma=4.0, grow_sigma=1.5) == CLUSTER
     assert clusters[10, 10:14].all()
     assert not clusters[30, 30:33].any()
+
+
+def test_local_maxima_of_sparse_candidates_match_a_maximum_filter():
+    from scipy import ndimage
+
+    from finders import _local_maxima
+
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 5, (3, 40, 57)).astype(np.float32)  # many ties
+    candidates = values >= 3
+    expected = candidates & (values >= ndimage.maximum_filter(values, size=(1, 3, 3)))
+    assert np.array_equal(_local_maxima(values, candidates), expected)
+    assert not _local_maxima(values, np.zeros_like(candidates)).any()
