@@ -60,7 +60,7 @@ def headline(report: dict) -> list[str]:
         if fits_run:
             lines.append(f"load_model.py --fits: {fits_run['mp_per_s']:.2f} MP/s per frame, "
                          f"{fits_run['over_bare']:.2f} x the bare Keras model, "
-                         f"command peak RSS {fits_run['command_peak_rss_mib']:,.0f} MiB")
+                         f"command peak RSS {_mib(fits_run['command_peak_rss_mib'])}")
     return lines
 
 
@@ -172,7 +172,7 @@ def speed_section(speed: dict) -> list[str]:
                 f"{fits_run['over_bare']:.2f} x the bare Keras model; class maps agree with Keras float32 on "
                 f"{100 * fits_run['agreement']:.4f} % of pixels) |",
                 f"| the same command, start-up included | {fits_run['command_s']:.1f} s, peak RSS "
-                f"{fits_run['command_peak_rss_mib']:,.0f} MiB |",
+                f"{_mib(fits_run['command_peak_rss_mib'])} |",
             ]
     else:
         out.append(f"| inference | {speed.get('inference_skipped', 'not measured')} |")
@@ -226,6 +226,11 @@ def injection_section(injection: dict) -> list[str]:
         "",
         "![efficiency against injected charge](injection_efficiency.png)",
     ]
+
+
+def _mib(value: float | None) -> str:
+    """A memory figure in MiB, or why there is none."""
+    return "not measured (no /proc)" if value is None else f"{value:,.0f} MiB"
 
 
 def markdown_report(report: dict) -> str:

@@ -26,6 +26,7 @@ from mask import BAND_SIGMA, CLUSTER_THRESHOLD_SIGMA, get_mask
 FRAME_SIZE_PX = 256
 TRAIN_PRESETS = ("default", "original")
 SPEED_SEED = 7
+FITS_REPEATS = 3  # frames in a row for the load_model --fits figure
 BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, BATCH_SIZE at a time
 
 
@@ -214,7 +215,7 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
         for start in range(0, len(tiles), BATCH_SIZE):
             model.predict_on_batch(tiles[start : start + BATCH_SIZE])
 
-    bare_s = _best_time(bare, repeats=1)
+    bare_s = _best_time(bare, repeats=3)
     pipeline_mps = size * size / seconds / 1e6
     bare_mps = len(tiles) * tile * tile / bare_s / 1e6
     return {
@@ -259,19 +260,50 @@ def measure_runtimes(segmenter, image, keras_mps: float) -> dict:
     return result
 
 
+def _child_peak_mib(argv: list[str]) -> tuple[float, float | None]:
+    """Run one of our scripts (argv[0], then its options) in a child Python; its wall seconds and peak RSS, MiB.
+
+    The peak is the child's own VmHWM, read as it exits (Linux; None
+    elsewhere): getrusage's figure for children would count the parent's
+    memory, which the child shares until it starts Python.
+    """
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent / argv[0]
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = {[str(script), *argv[1:]]!r}\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "finally:\n"
+        "    try:\n"
+        "        print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0], file=sys.stderr)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip().splitlines()[-1:]}")
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("VmHWM")]
+    return seconds, (int(peaks[-1]) / 1024 if peaks else None)
+
+
 def measure_fits_pipeline(segmenter, image: np.ndarray, bare_mps: float) -> dict:
     """The whole per-frame work of `load_model.py --fits`, with its default runtime and precision, on `image`.
 
     The frame is written to a FITS file in a temporary folder; then, start-up
-    excluded (model loaded and compiled, one small frame run first), one
-    `fits_run.segment_fits_frame` call is timed: read the file, segment,
-    write the class map, the overview figure and the cluster catalogue. Its
-    class map is compared with the Keras float32 pipeline's. The command
-    itself (`load_model.py --fits FILE`, start-up included) then runs in a
-    child process, for its wall time and peak resident memory.
+    excluded (model loaded and compiled, one small frame run first),
+    `fits_run.segment_fits_frame` runs `FITS_REPEATS` times in a row, as on
+    the frames of a campaign: read the file, segment, write the class map,
+    the overview figure and the cluster catalogue. The median time counts
+    (the first frame after other work is the slowest). Its class map is
+    compared with the Keras float32 pipeline's. The command itself
+    (`load_model.py --fits FILE`, start-up included) then runs in a child
+    process, for its wall time and peak resident memory (`_child_peak_mib`).
     """
-    import subprocess
-    import sys
     import tempfile
 
     from astropy.io import fits
@@ -287,29 +319,31 @@ def measure_fits_pipeline(segmenter, image: np.ndarray, bare_mps: float) -> dict
         fits.PrimaryHDU(image[:1024, :1024]).writeto(folder / "small.fits")
         fits.PrimaryHDU(image).writeto(folder / "frame.fits")
         segment_fits_frame(default, folder / "small.fits", folder / "warm-up", progress=False)
-        started = time.perf_counter()
-        segment_fits_frame(default, folder / "frame.fits", folder / "timed", progress=False)
-        seconds = time.perf_counter() - started
+        times = []
+        for _ in range(FITS_REPEATS):
+            started = time.perf_counter()
+            segment_fits_frame(default, folder / "frame.fits", folder / "timed", force=True, progress=False)
+            times.append(time.perf_counter() - started)
         classes = fits.getdata(folder / "timed" / "frame_segmentation.fits")
-        command = [sys.executable, str(Path(__file__).resolve().parent / "load_model.py"), "--fits",
-                   str(folder / "frame.fits"), "--model", str(segmenter.path), "--output", str(folder / "command")]
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        command_s = time.perf_counter() - started
+        command = ["load_model.py", "--fits", str(folder / "frame.fits"), "--model", str(segmenter.path),
+                   "--output", str(folder / "command")]
+        command_s, peak_mib = _child_peak_mib(command)
+    seconds = float(np.median(times))
     mps = image.size / seconds / 1e6
     result = {
         "runtime": default.runtime,
         "precision": default.precision,
         "seconds": seconds,
+        "seconds_each": times,
         "mp_per_s": mps,
         "over_bare": mps / bare_mps,
         "agreement": float(np.mean(classes == reference)),
         "command_s": command_s,
-        "command_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "command_peak_rss_mib": peak_mib,
     }
     print(f"speed: load_model --fits per frame ({default.runtime} {default.precision}): {mps:.2f} MP/s,"
           f" {result['over_bare']:.2f} x the bare Keras model; command {command_s:.1f} s,"
-          f" peak {result['command_peak_rss_mib']:,.0f} MiB")
+          f" peak RSS {'not measured' if peak_mib is None else f'{peak_mib:,.0f} MiB'}")
     return result
 
 
