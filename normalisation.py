@@ -126,17 +126,24 @@ def input_channels(normalisation: dict | None = None) -> int:
     return 2 if (normalisation or NORMALISATION).get("matched_sigmas_px") else 1
 
 
-def stretch(sigmas, normalisation: dict | None = None) -> np.ndarray:
-    """Values in noise sigmas (array or number) as `normalise_frames` stretches them: gain x scale x asinh(v / scale).
+def stretch(sigmas, normalisation: dict | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Values in noise sigmas (array or number) as the network sees them: gain x scale x asinh(v / scale).
 
     Increasing, so comparisons are the same before and after it: the
     decision rule compares the network's stretched input with stretched
-    thresholds instead of undoing the stretch on whole frames.
+    thresholds instead of undoing the stretch on whole frames. With `out`
+    (a float32 array holding the values) the stretch is done in place, as
+    `normalise_frames` does on whole frames; otherwise a float32 copy is
+    returned.
     """
     normalisation = normalisation or NORMALISATION
     scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
     gain = float(normalisation.get("gain", 1.0))
-    return (gain * scale * np.arcsinh(np.asarray(sigmas, dtype=np.float64) / scale)).astype(np.float32)
+    values = np.array(sigmas, dtype=np.float32) if out is None else out
+    values /= np.float32(scale)
+    np.arcsinh(values, out=values)
+    values *= np.float32(gain * scale)
+    return values
 
 
 def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> np.ndarray:
@@ -158,8 +165,6 @@ def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> n
         return out if np.isfinite(out).all() else np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     if normalisation.get("method") != "robust-asinh":
         raise UserInputError(f"unknown normalisation {normalisation.get('method')!r}")
-    scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
-    gain = float(normalisation.get("gain", 1.0))
     images = np.asarray(images, dtype=np.float32)
     pedestal, sigma = robust_background(images)
     sigma = np.where(sigma > 0, sigma, 1.0).astype(np.float32)
@@ -168,7 +173,5 @@ def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> n
     np.divide(images - pedestal, sigma, out=out[..., 0])
     if channels == 2:
         out[..., 1] = matched_filter(out[..., 0], normalisation["matched_sigmas_px"])
-    out /= np.float32(scale)
-    np.arcsinh(out, out=out)
-    out *= np.float32(gain * scale)
+    stretch(out, normalisation, out=out)
     return out if np.isfinite(out).all() else np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
