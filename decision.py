@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
 from finders import matched_clusters
+from morphology import components, near, pixels
+
 
 # %% Pixel decision (per tile)
 def decide_classes(probabilities: np.ndarray, decision: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -45,14 +46,6 @@ def decide_classes(probabilities: np.ndarray, decision: dict | None = None) -> t
 
 
 # %% Frame rules (on whole frames, after tiling)
-def near(mask: np.ndarray, radius_px: int) -> np.ndarray:
-    """Pixels within `radius_px` (chessboard distance) of `mask`, (h, w) bool (OpenCV dilation: fast on big frames)."""
-    if radius_px < 1:
-        return mask.copy()
-    kernel = np.ones((2 * radius_px + 1, 2 * radius_px + 1), dtype=np.uint8)
-    return cv2.dilate(np.ascontiguousarray(mask, dtype=np.uint8), kernel) > 0
-
-
 def clean_clusters(
     ids: np.ndarray, fallback: np.ndarray, glow_edge_max_px: int = 0, hot_halo_fraction: float | None = None
 ) -> np.ndarray:
@@ -70,11 +63,13 @@ def clean_clusters(
     """
     frames = ids.reshape(-1, *ids.shape[-2:])
     for frame, frame_fallback in zip(frames, fallback.reshape(frames.shape)):
-        count, labels, stats, _ = cv2.connectedComponentsWithStats((frame == CLUSTER).view(np.uint8), connectivity=8,
-                                                                   ltype=cv2.CV_32S)
+        cluster = frame == CLUSTER
+        count, labels = components(cluster)
         if count < 2:
             continue
-        sizes = stats[:, cv2.CC_STAT_AREA]
+        rows, cols = pixels(cluster)
+        label_px = labels[rows, cols]
+        sizes = np.bincount(label_px, minlength=count)
         removed = np.zeros(count, dtype=bool)
         glowing = frame == GLOWING
         if glow_edge_max_px >= 1 and glowing.any():
@@ -85,9 +80,8 @@ def clean_clusters(
             beside = np.bincount(labels[near(hot, 1)], minlength=count)
             removed |= beside >= hot_halo_fraction * np.maximum(sizes, 1)
         removed[0] = False
-        if removed.any():
-            mask = removed[labels]
-            frame[mask] = frame_fallback[mask]
+        gone = removed[label_px]
+        frame[rows[gone], cols[gone]] = frame_fallback[rows[gone], cols[gone]]
     return ids
 
 

@@ -22,16 +22,16 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
 from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
-from errors import UserInputError
 from cluster_metrics import object_scores
+from errors import UserInputError
+from morphology import components, pixels
 from normalisation import matched_filter, robust_background
-from scoring import score_labels
 from normalisation import significance as noise_significance
+from scoring import score_labels
 
 if TYPE_CHECKING:
     from image_details import SimulationParameters
@@ -148,14 +148,16 @@ def _seeded(grow: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """8-connected components (per frame) of `grow` that contain a `seed` pixel, (n, h, w) bool."""
     kept = np.zeros(grow.shape, dtype=bool)
     for frame_grow, frame_seed, frame_kept in zip(grow, seed, kept):
-        if not frame_seed.any():
+        seed_rows, seed_cols = pixels(frame_seed)
+        if seed_rows.size == 0:
             continue
-        count, components = cv2.connectedComponents((frame_grow | frame_seed).view(np.uint8), connectivity=8,
-                                                    ltype=cv2.CV_32S)
+        region = frame_grow | frame_seed
+        count, labels = components(region)
         keep = np.zeros(count, dtype=bool)
-        keep[components[frame_seed]] = True
-        keep[0] = False
-        frame_kept[...] = keep[components]
+        keep[labels[seed_rows, seed_cols]] = True
+        rows, cols = pixels(region)
+        inside = keep[labels[rows, cols]]
+        frame_kept[rows[inside], cols[inside]] = True
     return kept
 
 
@@ -277,7 +279,10 @@ def _local_maxima(values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     Only the candidate pixels are visited (detections are sparse), so a
     4k x 4k frame costs next to nothing.
     """
-    frame, row, col = np.nonzero(candidates)
+    found = [pixels(frame_candidates) for frame_candidates in candidates]
+    frame = np.repeat(np.arange(len(found)), [len(rows) for rows, _ in found])
+    row = np.concatenate([np.zeros(0, dtype=np.int64)] + [rows for rows, _ in found])
+    col = np.concatenate([np.zeros(0, dtype=np.int64)] + [cols for _, cols in found])
     height, width = values.shape[-2:]
     centre = values[frame, row, col]
     keep = np.ones(centre.shape, dtype=bool)
