@@ -97,28 +97,35 @@ def gaussian_profile(sigma_px: float) -> np.ndarray:
     return profile / profile.sum()
 
 
-def matched_filter(z: np.ndarray, sigmas_px=MATCHED_SIGMAS_PX) -> np.ndarray:
+def matched_filter(z: np.ndarray, sigmas_px=MATCHED_SIGMAS_PX, out: np.ndarray | None = None) -> np.ndarray:
     """Matched-filter significance of frames z (..., h, w) in noise sigmas, max over a kernel bank.
 
     For each Gaussian kernel k the significance is (z correlated with k) /
     sqrt(sum k^2): N(0, 1) at every pixel of pure noise, the likelihood-ratio
     statistic for a deposit of shape k. Separable (OpenCV), so a 4k x 4k
-    frame takes a fraction of a second. NaN pixels count as 0. Returns float32 of z's shape.
+    frame takes a fraction of a second. NaN pixels count as 0. Returns float32
+    of z's shape, written into `out` when given (a float32 array of that shape,
+    possibly strided, e.g. a channel of the network input).
     """
     if len(sigmas_px) == 0 or min(sigmas_px) <= 0:
         raise UserInputError(f"matched-filter sigmas must be positive, not {list(sigmas_px)}")
-    z = np.asarray(z, dtype=np.float32)
+    z = np.ascontiguousarray(z, dtype=np.float32)
     if not np.isfinite(z).all():
         z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
     frames = z.reshape(-1, *z.shape[-2:])
-    best = np.full(frames.shape, -np.inf, dtype=np.float32)
-    for sigma_px in sigmas_px:
+    best = np.empty(z.shape, dtype=np.float32) if out is None else out
+    best_frames = best.reshape(frames.shape)  # a view: `out` holds frames of z's shape
+    for number, sigma_px in enumerate(sigmas_px):
         profile = gaussian_profile(float(sigma_px)).astype(np.float32)
         norm = np.float32((profile**2).sum())
-        for frame, frame_best in zip(frames, best):
+        for frame, frame_best in zip(frames, best_frames):
             filtered = cv2.sepFilter2D(frame, cv2.CV_32F, profile, profile, borderType=cv2.BORDER_CONSTANT)
-            np.maximum(frame_best, filtered / norm, out=frame_best)
-    return best.reshape(z.shape)
+            filtered /= norm
+            if number == 0:
+                frame_best[...] = filtered
+            else:
+                np.maximum(frame_best, filtered, out=frame_best)
+    return best
 
 
 def input_channels(normalisation: dict | None = None) -> int:
@@ -168,10 +175,12 @@ def normalise_frames(images: np.ndarray, normalisation: dict | None = None) -> n
     images = np.asarray(images, dtype=np.float32)
     pedestal, sigma = robust_background(images)
     sigma = np.where(sigma > 0, sigma, 1.0).astype(np.float32)
-    channels = input_channels(normalisation)
-    out = np.empty(images.shape + (channels,), dtype=np.float32)
-    np.divide(images - pedestal, sigma, out=out[..., 0])
-    if channels == 2:
-        out[..., 1] = matched_filter(out[..., 0], normalisation["matched_sigmas_px"])
-    stretch(out, normalisation, out=out)
-    return out if np.isfinite(out).all() else np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    z = images - pedestal
+    z /= sigma
+    if not np.isfinite(z).all():
+        np.nan_to_num(z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    out = np.empty(images.shape + (input_channels(normalisation),), dtype=np.float32)
+    out[..., 0] = z
+    if out.shape[-1] == 2:
+        matched_filter(z, normalisation["matched_sigmas_px"], out=out[..., 1])
+    return stretch(out, normalisation, out=out)
