@@ -66,8 +66,9 @@ def as_ids(labels: np.ndarray) -> np.ndarray:
 
 
 def statistics(labels: np.ndarray) -> np.ndarray:
-    """Pixel count per class, (N_CLASSES,) int64, of class ids or one-hot labels."""
-    return np.bincount(as_ids(labels).ravel(), minlength=N_CLASSES)[:N_CLASSES]
+    """Pixel count per class, (N_CLASSES,) int64, of class ids or one-hot labels (ids >= N_CLASSES not counted)."""
+    ids = as_ids(labels)
+    return np.array([np.count_nonzero(ids == c) for c in range(N_CLASSES)], dtype=np.int64)
 
 
 def get_percentages(labels: np.ndarray) -> np.ndarray:

@@ -61,9 +61,12 @@ def reduce_for_display(data: np.ndarray, factor: int, labels: bool) -> np.ndarra
     if factor <= 1:
         return data
     height, width = data.shape[:2]
-    padded = np.pad(data, ((0, (-height) % factor), (0, (-width) % factor)), mode="edge")
+    short_h, short_w = (-height) % factor, (-width) % factor
+    padded = np.pad(data, ((0, short_h), (0, short_w)), mode="edge") if short_h or short_w else data
     if labels:
-        padded = np.asarray(priority_rank(), dtype=np.uint8)[padded]
+        ranks = np.zeros(256, dtype=np.uint8)
+        ranks[: len(PRIORITY)] = priority_rank()
+        padded = cv2.LUT(np.ascontiguousarray(padded, dtype=np.uint8), ranks)
     # each block's maximum: a dilation whose kernel starts at the block's corner, sampled at the corners
     pooled = cv2.dilate(padded, np.ones((factor, factor), dtype=np.uint8), anchor=(0, 0))[::factor, ::factor]
     return np.array(PRIORITY, dtype=np.uint8)[pooled] if labels else pooled
