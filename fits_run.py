@@ -227,7 +227,10 @@ def run_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path,
     except Exception as exc:  # one odd frame must not stop a night's batch of thousands
         return {"error": f"{file}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
     finally:
-        gc.collect()  # figures hold frame-sized arrays in reference cycles; free them before the next frame
+        # figures hold frame-sized arrays in reference cycles: free them before the next frame. What survives (the
+        # model, the libraries) is frozen, so later collections look at one frame's objects: 5 ms instead of 0.2 s
+        gc.collect()
+        gc.freeze()
 
 
 def segment_fits(
