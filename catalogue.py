@@ -149,8 +149,9 @@ def cluster_catalogue(
     if pedestal_adu is None:
         pedestal_adu = float(robust_background(image)[0].reshape(()))
     row_px, col_px = pixels(cluster)
-    number = raster_numbers(labels[row_px, col_px], count)  # clusters numbered in raster order of first pixel
-    label_px = number[labels[row_px, col_px]]
+    label_px = labels[row_px, col_px]
+    number = raster_numbers(label_px, count)  # clusters numbered in raster order of first pixel
+    label_px = number[label_px]
     value_px = image[row_px, col_px].astype(np.float64)
     masked_px = np.isnan(value_px)
     charge_px = np.nan_to_num(value_px - float(pedestal_adu), nan=0.0)
