@@ -167,12 +167,13 @@ def speed_section(speed: dict) -> list[str]:
         fits_run = inference.get("fits_pipeline")
         if fits_run:
             out += [
-                f"| `load_model.py --fits` per frame ({fits_run['runtime']} {fits_run['precision']}: read, segment, "
-                f"write map, overview and catalogue) | {fits_run['mp_per_s']:.2f} MP/s ({fits_run['seconds']:.1f} s; "
+                f"| `load_model.py --fits` per frame in a run of {fits_run['frames']} ({fits_run['runtime']} "
+                f"{fits_run['precision']}: read, segment, write map, overview and catalogue) | "
+                f"{fits_run['mp_per_s']:.2f} MP/s ({fits_run['seconds']:.1f} s; "
                 f"{fits_run['over_bare']:.2f} x the bare Keras model; class maps agree with Keras float32 on "
                 f"{100 * fits_run['agreement']:.4f} % of pixels) |",
-                f"| the same command, start-up included | {fits_run['command_s']:.1f} s, peak RSS "
-                f"{_mib(fits_run['command_peak_rss_mib'])} |",
+                f"| the same command on those {fits_run['command_frames']} frames, start-up included | "
+                f"{fits_run['command_s']:.1f} s, peak RSS {_mib(fits_run['command_peak_rss_mib'])} |",
             ]
     else:
         out.append(f"| inference | {speed.get('inference_skipped', 'not measured')} |")

@@ -10,6 +10,7 @@ import gc
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,35 @@ def output_stem(path: Path, hdu: int | str | None, plane: int | None) -> str:
     return stem if plane is None else f"{stem}_plane{plane}"
 
 
+@dataclass
+class SegmentedFrame:
+    """One frame between the two halves of `segment_fits_frame`: read and segmented, its outputs not yet written.
+
+    `done` holds the catalogue of a frame whose outputs an earlier run
+    wrote (then `frame` and `classes` are None: nothing is left to do).
+    """
+
+    path: Path
+    output: Path
+    stem: str
+    frame: FitsFrame | None = None
+    classes: np.ndarray | None = None
+    notes: dict = field(default_factory=dict)
+    done: dict | None = None
+
+    @property
+    def segmentation_path(self) -> Path:
+        return self.output / f"{self.stem}{SEGMENTATION_SUFFIX}"
+
+    @property
+    def overview_path(self) -> Path:
+        return self.output / f"{self.stem}_overview.png"
+
+    @property
+    def clusters_path(self) -> Path:
+        return self.output / f"{self.stem}{CLUSTERS_SUFFIX}"
+
+
 def segment_fits_frame(
     segmenter: Segmenter,
     path: Path,
@@ -131,46 +161,77 @@ def segment_fits_frame(
     A run that was stopped can be started again: a frame whose three
     outputs are all there and readable is skipped (its catalogue read back),
     a frame with some of them is done again; `force` redoes every frame.
-    Raises `UserInputError` naming the file.
+    Raises `UserInputError` naming the file. The two halves,
+    `segment_plane` and `write_outputs`, can run for two frames at once.
     """
-    stem = output_stem(path, hdu, plane)
-    segmentation_path = output / f"{stem}{SEGMENTATION_SUFFIX}"
-    overview_path = output / f"{stem}_overview.png"
-    clusters_path = output / f"{stem}{CLUSTERS_SUFFIX}"
+    segmented = segment_plane(segmenter, path, output, hdu, plane, region, force, tile_px, margin_px, batch_size,
+                              progress)
+    return write_outputs(segmented, find, figures)
+
+
+def segment_plane(
+    segmenter: Segmenter,
+    path: Path,
+    output: Path,
+    hdu: int | str | None = None,
+    plane: int | None = None,
+    region: str | None = None,
+    force: bool = False,
+    tile_px: int = TILE_SIZE_PX,
+    margin_px: int = MARGIN_PX,
+    batch_size: int = TILE_BATCH_SIZE,
+    progress: bool = True,
+) -> SegmentedFrame:
+    """The first half of `segment_fits_frame`: read the plane and segment it (or find it done earlier)."""
+    segmented = SegmentedFrame(path, output, output_stem(path, hdu, plane))
     if not force:
-        done = completed_frame(segmentation_path, overview_path, clusters_path)
-        if done is not None:
-            return f"{path}: {stem}: done in an earlier run, skipped (--force redoes it)", done, 0
-    force = True  # the frame's outputs are incomplete or asked to be redone
-    frame = process_fits(path, hdu, plane, region)
-    classes = segmenter.segment(frame.data, tile_px, margin_px, batch_size, progress)
-    notes = {
+        segmented.done = completed_frame(segmented.segmentation_path, segmented.overview_path, segmented.clusters_path)
+        if segmented.done is not None:
+            return segmented
+    segmented.frame = process_fits(path, hdu, plane, region)
+    segmented.classes = segmenter.segment(segmented.frame.data, tile_px, margin_px, batch_size, progress)
+    segmented.notes = {
         "SEGMODEL": (header_text(Path(segmenter.path).name)[-60:], "model file"),
         "SEGTILE": (tile_px, "largest tile given to the model, px"),
         "SEGMARG": (margin_px, "tile margin whose prediction is dropped, px"),
         "SEGPREC": (segmenter.precision, "model arithmetic"),
         "SEGRUNT": (segmenter.runtime, "what ran the network"),
     }
+    return segmented
+
+
+def write_outputs(
+    segmented: SegmentedFrame, find: str | int | None = None, figures: int = SECTION_FIGURES
+) -> tuple[str, dict, int]:
+    """The second half of `segment_fits_frame`: write a segmented frame's outputs; its summary, catalogue, pixels.
+
+    Draws with matplotlib, so it runs in the main thread.
+    """
+    path, stem, output, frame, classes = (segmented.path, segmented.stem, segmented.output, segmented.frame,
+                                          segmented.classes)
+    if segmented.done is not None:
+        return f"{path}: {stem}: done in an earlier run, skipped (--force redoes it)", segmented.done, 0
     image = fill_masked(frame.data)
     title = f"{path.name} {frame.where} {frame.region_text}: {frame.n_masked} masked px"
     # the tables are written in a thread while this one draws the overview (matplotlib stays in the main thread):
     # on a 4k x 4k frame they take about as long as each other, on different cores
     with ThreadPoolExecutor(max_workers=1) as tables:
-        written = tables.submit(write_tables, path, frame, classes, stem, segmentation_path, clusters_path, notes)
-        visualize_label(image, None, classes, overview_path, title, show=False)
+        written = tables.submit(write_tables, path, frame, classes, stem, segmented.segmentation_path,
+                                segmented.clusters_path, segmented.notes)
+        visualize_label(image, None, classes, segmented.overview_path, title, show=False)
         catalogue = written.result()
     height, width = classes.shape
     summary = (
         f"{path}: {frame.where}: {height} x {width} px, {format_percentages(get_percentages(classes))};"
-        f" {frame.n_masked} masked px (NaN/inf/BLANK, set to background) -> {segmentation_path};"
-        f" {len(catalogue['cluster_id'])} clusters -> {clusters_path.name}"
+        f" {frame.n_masked} masked px (NaN/inf/BLANK, set to background) -> {segmented.segmentation_path};"
+        f" {len(catalogue['cluster_id'])} clusters -> {segmented.clusters_path.name}"
     )
     if find is not None:
         name = CLASS_NAMES[class_id(find)]
         found = check_one_object(image, classes, find, output=output, stem=stem, max_figures=figures, show=False,
-                                 force=force)
+                                 force=True)
         listing = output / f"{stem}_{name.replace(' ', '_')}_sections.txt"
-        save_text(listing, format_sections(found, find) + "\n", force)
+        save_text(listing, format_sections(found, find) + "\n", True)
         summary += f"; {len(found)} sections with {name} listed in {listing.name}"
     return summary, catalogue, int(frame.data.size)
 
@@ -217,20 +278,62 @@ def frame_jobs(files: list[Path], plane: int | None, hdu: int | str | None) -> t
     return jobs, errors
 
 
-def run_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path, options: dict) -> dict:
-    """Segment one frame, never raising: {'summary', 'catalogue', 'pixels'} or {'error': one line}."""
+WRITE_OPTIONS = ("find", "figures")  # the options of `write_outputs`; the others are `segment_plane`'s
+
+
+def _never_raising(file: Path, work: Callable[[], dict]) -> dict:
+    """`work()`, or {'error': one line naming `file`} when it raises."""
     try:
-        summary, catalogue, pixels = segment_fits_frame(segmenter, file, output, plane=plane, **options)
-        return {"summary": summary, "catalogue": catalogue, "pixels": pixels}
+        return work()
     except UserInputError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # one odd frame must not stop a night's batch of thousands
         return {"error": f"{file}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
+
+
+def start_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path, options: dict) -> dict:
+    """The first half of `run_frame`, never raising: {'segmented': SegmentedFrame} or {'error': one line}."""
+    plane_options = {key: value for key, value in options.items() if key not in WRITE_OPTIONS}
+    return _never_raising(file, lambda: {"segmented": segment_plane(segmenter, file, output, plane=plane,
+                                                                     **plane_options)})
+
+
+def finish_frame(file: Path, started: dict, options: dict) -> dict:
+    """The second half of `run_frame`, never raising: {'summary', 'catalogue', 'pixels'} or {'error': one line}."""
+    if "error" in started:
+        return started
+    write_options = {key: value for key, value in options.items() if key in WRITE_OPTIONS}
+    try:
+        return _never_raising(file, lambda: dict(zip(("summary", "catalogue", "pixels"),
+                                                     write_outputs(started["segmented"], **write_options))))
     finally:
         # figures hold frame-sized arrays in reference cycles: free them before the next frame. What survives (the
         # model, the libraries) is frozen, so later collections look at one frame's objects: 5 ms instead of 0.2 s
         gc.collect()
         gc.freeze()
+
+
+def run_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path, options: dict) -> dict:
+    """Segment one frame, never raising: {'summary', 'catalogue', 'pixels'} or {'error': one line}."""
+    return finish_frame(file, start_frame(segmenter, file, plane, output, options), options)
+
+
+def run_frames(segmenter: Segmenter, jobs: list[tuple[Path, int | None]], output: Path, options: dict) -> Iterator[dict]:
+    """`run_frame` on each (file, plane) of `jobs`, in order, one frame ahead.
+
+    The next frame is read and segmented in a thread while this one's
+    outputs are written, so the network does not wait for the figures and
+    tables (memory holds two frames).
+    """
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        pending = None
+        for file, plane in jobs:
+            upcoming = (file, ahead.submit(start_frame, segmenter, file, plane, output, options))
+            if pending is not None:
+                yield finish_frame(pending[0], pending[1].result(), options)
+            pending = upcoming
+        if pending is not None:
+            yield finish_frame(pending[0], pending[1].result(), options)
 
 
 def segment_fits(
@@ -259,7 +362,7 @@ def segment_fits(
     if cluster is not None:
         results = cluster(jobs, output, options)
     else:
-        results = (run_frame(segmenter, file, frame_plane, output, options) for file, frame_plane in jobs)
+        results = run_frames(segmenter, jobs, output, options)
     catalogues, failed, pixels = [], len(errors), 0
     bar = tqdm(results, total=len(jobs), desc="frames", unit="frame", disable=len(jobs) < 2)
     for result in bar:
