@@ -246,6 +246,30 @@ def test_folder_on_two_dask_workers_resumes_and_reports_the_bad_frame(tmp_path, 
     assert all(p.stat().st_mtime_ns == stamps[p.name] for p in out.iterdir() if p.name.startswith("f"))
 
 
+def test_run_of_frames_one_ahead_gives_each_frame_what_it_gives_alone_in_order(tmp_path, model):
+    from fits_run import run_frame, run_frames
+    from test_fits import write_bad_file
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(3):
+        fits.PrimaryHDU(simulated((96, 128), seed=20 + k)).writeto(folder / f"f{k}.fits")
+    bad = write_bad_file(folder, "corrupt")
+    jobs = [(folder / "f0.fits", None), (bad, None), (folder / "f1.fits", None), (folder / "f2.fits", None)]
+    options = {"progress": False, "force": True}
+    alone = [run_frame(model, file, plane, tmp_path / "alone", options) for file, plane in jobs]
+    ahead = list(run_frames(model, jobs, tmp_path / "ahead", options))
+    assert [("error" in r) for r in ahead] == [False, True, False, False]
+    assert ahead[1]["error"] == alone[1]["error"] and str(bad) in ahead[1]["error"]
+    for one, other, (file, _) in zip(alone, ahead, jobs):
+        if "error" in one:
+            continue
+        assert other["summary"] == one["summary"].replace(str(tmp_path / "alone"), str(tmp_path / "ahead"))
+        assert all(np.array_equal(other["catalogue"][k], one["catalogue"][k]) for k in one["catalogue"])
+        name = f"{file.stem}_segmentation.fits"
+        assert np.array_equal(fits.getdata(tmp_path / "ahead" / name), fits.getdata(tmp_path / "alone" / name))
+
+
 def test_openvino_runtime_gives_the_keras_class_maps(model):
     pytest.importorskip("openvino")
     image = simulated((300, 420))
