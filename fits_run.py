@@ -38,7 +38,7 @@ from fits_io import (
 )
 from object_search import check_one_object, format_sections
 from safe_write import save_text
-from segmenter import TILE_BATCH_SIZE, Segmenter
+from segmenter import TILE_BATCH_SIZE, Segmenter, one_ahead
 from tiling import MARGIN_PX, TILE_SIZE_PX
 
 # %% Settings - edit here when running top to bottom in Spyder
@@ -104,7 +104,7 @@ def output_stem(path: Path, hdu: int | str | None, plane: int | None) -> str:
 
 @dataclass
 class SegmentedFrame:
-    """One frame between the two halves of `segment_fits_frame`: read and segmented, its outputs not yet written.
+    """One frame between `segment_plane` and `write_outputs`: read and segmented, its outputs not yet written.
 
     `done` holds the catalogue of a frame whose outputs an earlier run
     wrote (then `frame` and `classes` are None: nothing is left to do).
@@ -131,44 +131,6 @@ class SegmentedFrame:
         return self.output / f"{self.stem}{CLUSTERS_SUFFIX}"
 
 
-def segment_fits_frame(
-    segmenter: Segmenter,
-    path: Path,
-    output: Path,
-    hdu: int | str | None = None,
-    plane: int | None = None,
-    region: str | None = None,
-    find: str | int | None = None,
-    force: bool = False,
-    tile_px: int = TILE_SIZE_PX,
-    margin_px: int = MARGIN_PX,
-    batch_size: int = TILE_BATCH_SIZE,
-    figures: int = SECTION_FIGURES,
-    progress: bool = True,
-) -> tuple[str, dict, int]:
-    """Segment one FITS image plane and write its outputs to `output`.
-
-    Returns (a one-line summary, the frame's cluster catalogue, the pixels
-    segmented: 0 for a frame done in an earlier run). Writes
-    `STEM_clusters.fits` (the cluster catalogue, `catalogue.py`),
-    `STEM_segmentation.fits` (uint8 class map of the plane's shape,
-    the input header, the class legend CLASS0..CLASS3, class percentages
-    SEGPCT0..3, masked pixel count SEGNMASK) and `STEM_overview.png`
-    (frame | predicted label, class percentages in the legend); with `find`,
-    also `STEM_CLASS_sections.txt` and one figure per section holding that
-    class (at most `figures`). Files are written atomically.
-
-    A run that was stopped can be started again: a frame whose three
-    outputs are all there and readable is skipped (its catalogue read back),
-    a frame with some of them is done again; `force` redoes every frame.
-    Raises `UserInputError` naming the file. The two halves,
-    `segment_plane` and `write_outputs`, can run for two frames at once.
-    """
-    segmented = segment_plane(segmenter, path, output, hdu, plane, region, force, tile_px, margin_px, batch_size,
-                              progress)
-    return write_outputs(segmented, find, figures)
-
-
 def segment_plane(
     segmenter: Segmenter,
     path: Path,
@@ -182,7 +144,14 @@ def segment_plane(
     batch_size: int = TILE_BATCH_SIZE,
     progress: bool = True,
 ) -> SegmentedFrame:
-    """The first half of `segment_fits_frame`: read the plane and segment it (or find it done earlier)."""
+    """Read one FITS image plane and segment it: the first half of a frame's work (`write_outputs` the second).
+
+    A run that was stopped can be started again: a frame whose three
+    outputs (`write_outputs`) are all there and readable is found done (its
+    catalogue read back), a frame with some of them is done again; `force`
+    redoes every frame. Raises `UserInputError` naming the file. The two
+    halves can run for two frames at once (`run_frames`).
+    """
     segmented = SegmentedFrame(path, output, output_stem(path, hdu, plane))
     if not force:
         segmented.done = completed_frame(segmented.segmentation_path, segmented.overview_path, segmented.clusters_path)
@@ -203,9 +172,17 @@ def segment_plane(
 def write_outputs(
     segmented: SegmentedFrame, find: str | int | None = None, figures: int = SECTION_FIGURES
 ) -> tuple[str, dict, int]:
-    """The second half of `segment_fits_frame`: write a segmented frame's outputs; its summary, catalogue, pixels.
+    """Write a segmented frame's outputs to its folder; return (a one-line summary, its catalogue, pixels segmented).
 
-    Draws with matplotlib, so it runs in the main thread.
+    Pixels segmented is 0 for a frame done in an earlier run. Writes
+    `STEM_clusters.fits` (the cluster catalogue, `catalogue.py`),
+    `STEM_segmentation.fits` (uint8 class map of the plane's shape,
+    the input header, the class legend CLASS0..CLASS3, class percentages
+    SEGPCT0..3, masked pixel count SEGNMASK) and `STEM_overview.png`
+    (frame | predicted label, class percentages in the legend); with `find`,
+    also `STEM_CLASS_sections.txt` and one figure per section holding that
+    class (at most `figures`). Files are written atomically. Draws with
+    matplotlib, so it runs in the main thread.
     """
     path, stem, output, frame, classes = (segmented.path, segmented.stem, segmented.output, segmented.frame,
                                           segmented.classes)
@@ -325,15 +302,8 @@ def run_frames(segmenter: Segmenter, jobs: list[tuple[Path, int | None]], output
     outputs are written, so the network does not wait for the figures and
     tables (memory holds two frames).
     """
-    with ThreadPoolExecutor(max_workers=1) as ahead:
-        pending = None
-        for file, plane in jobs:
-            upcoming = (file, ahead.submit(start_frame, segmenter, file, plane, output, options))
-            if pending is not None:
-                yield finish_frame(pending[0], pending[1].result(), options)
-            pending = upcoming
-        if pending is not None:
-            yield finish_frame(pending[0], pending[1].result(), options)
+    for (file, _), started in one_ahead(jobs, lambda job: start_frame(segmenter, *job, output, options)):
+        yield finish_frame(file, started, options)
 
 
 def segment_fits(
@@ -351,7 +321,7 @@ def segment_fits(
     frame's `run_frame` result (`campaign.segment_on_cluster`).
     A bad frame is reported in one line on stderr and skipped; the others go
     on. The run's catalogue holds every frame's clusters. `options` are
-    those of `segment_fits_frame`.
+    those of `segment_plane` and `write_outputs`.
     """
     files, skipped = fits_inputs(path, options.get("hdu"))
     if skipped:
