@@ -6,23 +6,23 @@
 
 Methods: the shipped model, any model given with --model, the original's
 threshold labels (`mask.get_class`), and the classical cluster finders at
-their best (`finders.py`: the hysteresis rule, photutils' `detect_sources`
+their best (`ccdseg.evaluate.finders`: the hysteresis rule, photutils' `detect_sources`
 on the smoothed frame, a bank of Gaussian matched filters; glowing and hot
 pixels excluded before labelling), each tuned on validation frames that no
 test set shares.
 
 Test sets: our simulator's `mixed` and `banded` layouts, and three held-out
-populations no model was trained on (`populations.py`: another cluster
+populations no model was trained on (`ccdseg.simulate.populations`: another cluster
 generator, other detector physics, both), scored pixel by pixel against the
-exact truth and as cluster objects (`cluster_metrics.py`: a true cluster is
+exact truth and as cluster objects (`ccdseg.evaluate.cluster_metrics`: a true cluster is
 found when any of its pixels is predicted cluster; a predicted component
 touching no true cluster pixel is a fake).
 
-Injection (`injection.py`): point deposits of known charge in blank frames,
+Injection (`ccdseg.evaluate.injection`): point deposits of known charge in blank frames,
 efficiency per charge with Clopper-Pearson intervals, and fake clusters per
 blank frame: the physicist's figure of merit.
 
-Speed (`benchmark_speed.py`): labelling, simulation, training seconds per
+Speed (`ccdseg.evaluate.speed`): labelling, simulation, training seconds per
 epoch, inference MP/s of the tiled pipeline with its peak memory.
 
 Writes OUTPUT/benchmark.json, OUTPUT/benchmark.md, OUTPUT/cluster_efficiency.png
@@ -39,22 +39,30 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_report import FRAME_SIZE_PX, headline, markdown_report
-from benchmark_speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
-from cluster_metrics import CHARGE_BINS_ADU, EFFICIENCY_TARGET, cluster_objects, cluster_summary, object_scores
-from errors import UserInputError, quiet_native_logs, run_command
-from figures import plot_efficiency
-from finders import FINDERS, tune_finder
-from image_simulation import simulate_frames
-from injection import injection_efficiency, plot_injection
-from mask import get_class
-from populations import simulate_population
-from safe_write import refuse_existing, save_text
-from scoring import score_labels
+from ccdseg.core import paths
+from ccdseg.core.errors import UserInputError, quiet_native_logs, run_command
+from ccdseg.core.safe_write import refuse_existing, save_text
+from ccdseg.core.scoring import score_labels
+from ccdseg.evaluate.cluster_metrics import (
+    CHARGE_BINS_ADU,
+    EFFICIENCY_TARGET,
+    clopper_pearson,
+    cluster_objects,
+    cluster_summary,
+    object_scores,
+)
+from ccdseg.evaluate.finders import FINDERS, tune_finder
+from ccdseg.evaluate.injection import injection_efficiency
+from ccdseg.evaluate.report import FRAME_SIZE_PX, headline, markdown_report
+from ccdseg.evaluate.speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
+from ccdseg.infer.segmenter import Segmenter
+from ccdseg.plots.results import plot_efficiency, plot_injection
+from ccdseg.simulate.datasets import simulate_frames
+from ccdseg.simulate.populations import simulate_population
+from ccdseg.simulate.thresholds import get_class
 
 # %% Settings - edit here when running top to bottom in Spyder
-REPO = Path(__file__).resolve().parent
-OUTPUT = REPO / "benchmark_output"
+OUTPUT = paths.BENCHMARK_OUTPUT
 LAYOUT_SEEDS = {"mixed": 5001, "banded": 5002}  # apart from the training seeds
 POPULATION_SEEDS = {"other-clusters": 5101, "other-physics": 5102, "both": 5103}  # held out: never trained on
 VALIDATION_SEED = 6001  # the classical finders are tuned on these frames only
@@ -122,7 +130,7 @@ def classical_methods(validation_frames: int) -> tuple[dict, dict]:
 
     The finders' parameters are chosen on `validation_frames` `mixed` frames
     of seed `VALIDATION_SEED` (never a test seed) by the object-level cluster
-    F1 (`finders.tune_finder`). Returns (name -> labelling function, name ->
+    F1 (`ccdseg.evaluate.finders.tune_finder`). Returns (name -> labelling function, name ->
     tuned parameters and validation scores).
     """
     validation = simulate_test_set(validation_frames, VALIDATION_SEED, "mixed")
@@ -194,10 +202,8 @@ def load_models(model_path: Path | None) -> tuple[dict, list[str]]:
     A missing shipped model is noted and skipped; a missing --model is the
     user's error (`UserInputError`).
     """
-    from segmenter import DEFAULT_MODEL, Segmenter
-
     models, notes = {}, []
-    shipped = Path(DEFAULT_MODEL)
+    shipped = paths.DEFAULT_MODEL
     if model_path is not None and not Path(model_path).is_file():
         raise UserInputError(f"{model_path}: no such model file")
     if shipped.is_file():
@@ -243,7 +249,10 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
         "settings": {**asdict(settings), "quick": quick},
         "notes": notes,
     }
-    plot_efficiency(clusters, output / "cluster_efficiency.png")
+    intervals = {name: clopper_pearson(np.array([b["found"] for b in summary["bins"] if b["true"]]),
+                                       np.array([b["true"] for b in summary["bins"] if b["true"]]))
+                 for name, summary in clusters["methods"].items()}
+    plot_efficiency(clusters, intervals, EFFICIENCY_TARGET, output / "cluster_efficiency.png")
     plot_injection(injection, output / "injection_efficiency.png")
     save_text(output / "benchmark.md", markdown_report(report), force=True)
     save_text(output / "benchmark.json", json.dumps(report, indent=1) + "\n", force=True)

@@ -2,17 +2,18 @@
 
 Python API:
     seg = load_trained_model()               # the shipped Models/default.keras, a `Segmenter`
-    classes = predict_classes(seg, frames)   # (h, w) or (n, h, w) ADU -> uint8 ids
-    classes = segment_frame(seg, frame)      # one frame (h, w) of any size, in tiles
+    classes = seg.classes(frames)            # (h, w) or (n, h, w) ADU -> uint8 ids
+    classes = seg.segment(frame)             # one frame (h, w) of any size, in tiles
 
 Command line:
     python load_model.py --data Images/Test/test_data.npy --truth Images/Test/test_truth.npy
     python load_model.py --fits FILE_OR_DIR [--hdu N|NAME] [--plane N] [--region [x1:x2,y1:y2]|DATASEC]
                          [--model PATH] --output DIR [--find CLASS] [--force]
 
-How frames are normalised and tiled is the job of `segmenter.py`; FITS reading
-and writing that of `fits_io.py`; runs over FITS files and folders that of
-`fits_run.py` (and `campaign.py` on a Dask cluster).
+How frames are normalised and tiled is the job of `ccdseg.infer.segmenter`;
+FITS reading and writing that of `ccdseg.io.fits`; runs over FITS files and
+folders that of `ccdseg.infer.fits_run` (and `ccdseg.infer.campaign` on a
+Dask cluster).
 """
 from __future__ import annotations
 
@@ -24,63 +25,34 @@ from pathlib import Path
 
 import numpy as np
 
-from campaign import segment_on_cluster
-from classes import class_id, format_percentages, get_percentages
-from errors import UserInputError, quiet_native_logs, run_command
-from figures import visualize_label
-from fits_run import SECTION_FIGURES, fits_inputs, segment_fits
-from load_dataset import load_frames, load_truth
-from safe_write import refuse_existing, save_text
-from scoring import classification_report, score_labels
-from segmenter import (
-    BATCH_SIZE,
-    DEFAULT_MODEL,
-    PRECISIONS,
-    RUNTIMES,
-    TILE_BATCH_SIZE,
-    Segmenter,
-    card_path,
-)
-from tiling import MARGIN_PX, TILE_SIZE_PX, plan_sections
+from ccdseg.core import paths
+from ccdseg.core.classes import class_id, format_percentages, get_percentages
+from ccdseg.core.errors import UserInputError, quiet_native_logs, run_command
+from ccdseg.core.safe_write import refuse_existing, save_text
+from ccdseg.core.scoring import classification_report, score_labels
+from ccdseg.infer import tiling
+from ccdseg.infer.campaign import segment_on_cluster
+from ccdseg.infer.fits_run import SECTION_FIGURES, fits_inputs, segment_fits
+from ccdseg.infer.runtime import PRECISIONS, RUNTIMES
+from ccdseg.infer.segmenter import TILE_BATCH_TILES, Segmenter
+from ccdseg.infer.tiling import plan_sections
+from ccdseg.io.arrays import load_frames, load_truth
+from ccdseg.plots.labels import visualize_label
 
-__all__ = ["DEFAULT_MODEL", "card_path", "load_trained_model", "with_precision", "predict_normalised",
-           "predict_classes", "segment_frame", "predict_and_report", "segment_fits"]  # fmt: skip
+__all__ = ["load_trained_model", "predict_and_report", "segment_fits"]
 
 # %% Settings - edit here when running top to bottom in Spyder
-OUTPUT = Path(__file__).resolve().parent / "Images" / "Outputs"
+OUTPUT = paths.OUTPUTS
+TILE_PX = tiling.TILE_SIZE_PX  # largest tile side given to the model
+MARGIN_PX = tiling.MARGIN_PX  # tile margin whose prediction is dropped
+PRECISION = "auto"
+RUNTIME = "auto"
 
 
 # %% The original's functions, on a `Segmenter`
 def load_trained_model(path: str | Path | None = None) -> Segmenter:
     """Load a saved U-Net (None: the shipped default model) with its card, as a `Segmenter`."""
     return Segmenter.load(path)
-
-
-def with_precision(segmenter: Segmenter, precision: str = "float32") -> Segmenter:
-    """The segmenter computing in `precision` ('float32': itself, 'bfloat16': a faster copy)."""
-    return segmenter.with_precision(precision)
-
-
-def predict_normalised(segmenter: Segmenter, normalised: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Class probabilities (n, h, w, 4) of already normalised frames (n, h, w) of any size."""
-    return segmenter.predict_normalised(normalised, batch_size)
-
-
-def predict_classes(segmenter: Segmenter, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Class ids (uint8) of a frame (h, w) or a stack (n, h, w) of ADU values, any size."""
-    return segmenter.classes(images, batch_size)
-
-
-def segment_frame(
-    segmenter: Segmenter,
-    frame: np.ndarray,
-    tile_px: int = TILE_SIZE_PX,
-    margin_px: int = MARGIN_PX,
-    batch_size: int = TILE_BATCH_SIZE,
-    progress: bool = False,
-) -> np.ndarray:
-    """Class ids (h, w) uint8 of one frame (h, w) in ADU, of any size (`Segmenter.segment`)."""
-    return segmenter.segment(frame, tile_px, margin_px, batch_size, progress)
 
 
 def evaluate(prediction: np.ndarray, truth: np.ndarray) -> tuple[dict, str]:
@@ -106,7 +78,7 @@ def predict_and_report(
     report_path = output / "prediction_report.txt"
     figure_paths = [output / f"prediction_{i:04d}.png" for i in range(min(figures, len(images)))]
     refuse_existing([report_path, *figure_paths], force)
-    prediction = predict_classes(segmenter, images)
+    prediction = segmenter.classes(images)
     prediction = prediction[None] if prediction.ndim == 2 else prediction
     lines = [describe_model(segmenter), f"predicted class percentages: {format_percentages(get_percentages(prediction))}"]
     result: dict = {"percentages": get_percentages(prediction).tolist()}
@@ -164,13 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="a .keras model (default: the shipped one)")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="folder for class maps, figures and report")
     parser.add_argument("--figures", type=int, default=SECTION_FIGURES, help="frames or --find sections to draw")
-    parser.add_argument("--tile", type=int, default=TILE_SIZE_PX, help="largest tile side given to the model, px")
+    parser.add_argument("--tile", type=int, default=TILE_PX, help="largest tile side given to the model, px")
     parser.add_argument("--margin", type=int, default=MARGIN_PX, help="tile margin whose prediction is dropped, px")
-    parser.add_argument("--batch-size", type=int, default=TILE_BATCH_SIZE, help="tiles per model call (--fits)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+    parser.add_argument("--batch-size", type=int, default=TILE_BATCH_TILES, help="tiles per model call (--fits)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
                         help="bfloat16: nearly twice as fast on CPUs with AVX512-BF16, maps differ on a few pixels"
                              " in 100,000; auto: bfloat16 where OpenVINO runs on such a CPU, else float32")
-    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+    parser.add_argument("--runtime", choices=RUNTIMES, default=RUNTIME,
                         help="what runs the network: OpenVINO where installed (auto), or Keras")
     parser.add_argument("--workers", type=int, default=1, help="--fits: local processes segmenting frames (Dask)")
     parser.add_argument("--scheduler", help="--fits: address of an existing Dask scheduler (tcp://host:8786)")

@@ -1,23 +1,30 @@
-"""Labels from pixel values: the original's threshold rule and one-hot masks.
+"""Labels from pixel values, and the original's mask functions (the original's mask.py).
 
-The threshold rule (`get_class`) is the original project's way of making
-labels: a pixel's value above the pedestal is compared with bands derived from
-the simulation's own parameters (glowing and hot-pixel intensities, readout
-noise). It needs no model; the classical cluster finders a model must beat
-(hysteresis, photutils, matched filter) are in `finders.py`.
+The threshold rule (`get_class`) labels each pixel by its value above the
+pedestal, against bands derived from the simulation's own parameters; the
+classical cluster finders a model must beat are in `ccdseg.evaluate.finders`.
+The functions live where their job is (`ccdseg.simulate.thresholds`,
+`ccdseg.core.classes`, `ccdseg.plots.labels`); they are importable from here
+under the original's names. Run on a data set, this script scores the
+threshold labels against the exact truth and draws one frame:
 
-The original's other `mask.py` functions are here under their names too; they
-live where their job is: class bookkeeping in `classes.py`, colours and
-figures in `figures.py`.
+    python mask.py --data Images/Test/test_data.npy --truth Images/Test/test_truth.npy
 """
 from __future__ import annotations
 
-import numpy as np
+import argparse
+from pathlib import Path
 
-from classes import CLUSTER, GLOWING, HOT_PIXEL, get_max_in_mask, get_percentages, statistics, to_one_hot
-from figures import mask_to_label, mask_to_label_one_object, visualize_label
-from image_details import SimulationParameters
-from normalisation import robust_background
+from ccdseg.core import paths
+from ccdseg.core.checks import get_monochrome
+from ccdseg.core.classes import format_percentages, get_max_in_mask, get_percentages, mask_to_label, statistics
+from ccdseg.core.errors import UserInputError, run_command
+from ccdseg.core.safe_write import refuse_existing
+from ccdseg.core.scoring import classification_report
+from ccdseg.io.arrays import load_frames, load_truth
+from ccdseg.plots.labels import mask_to_label_one_object, visualize_label
+from ccdseg.simulate import thresholds
+from ccdseg.simulate.thresholds import get_class, get_mask
 
 __all__ = [
     "get_monochrome", "get_class", "get_mask",
@@ -26,72 +33,58 @@ __all__ = [
 ]  # fmt: skip
 
 # %% Settings - edit here when running top to bottom in Spyder
-BAND_SIGMA = 3.0
-CLUSTER_THRESHOLD_SIGMA = 3.0
+DATA = paths.TEST_IMAGES / "test_data.npy"
+TRUTH = paths.TEST_IMAGES / "test_truth.npy"
+FIGURE = paths.OUTPUTS / "threshold_labels.png"
+CLUSTER_THRESHOLD_SIGMA = thresholds.CLUSTER_THRESHOLD_SIGMA
+BAND_SIGMA = thresholds.BAND_SIGMA
 
 
-# %% Functions
-def get_monochrome(images: np.ndarray) -> np.ndarray:
-    """Return single-channel float32 images.
+# %% The threshold labels of a data set
+def label_dataset(data: Path, truth: Path | None, figure: Path, cluster_threshold_sigma: float, band_sigma: float,
+                  force: bool = False, show: bool = True) -> str:
+    """Threshold-label the frames of `data`; return their class percentages (and report against `truth`).
 
-    (..., h, w) arrays pass through; (..., h, w, 3|4) RGB(A) images become the
-    mean of their colour channels; (..., h, w, 1) loses its channel axis.
+    Pedestal and noise are estimated per frame. The first frame, its truth
+    and its threshold labels are drawn to `figure`.
     """
-    images = np.asarray(images)
-    if images.ndim >= 3 and images.shape[-1] in (3, 4):
-        return images[..., :3].astype(np.float32).mean(axis=-1)
-    if images.ndim >= 3 and images.shape[-1] == 1:
-        return images[..., 0].astype(np.float32)
-    return images.astype(np.float32, copy=False)
+    refuse_existing([figure], force)
+    images = load_frames(data)
+    true = None if truth is None else load_truth(truth, images.shape)
+    labels = get_class(images, cluster_threshold_sigma=cluster_threshold_sigma, band_sigma=band_sigma,
+                       estimate_background=True)
+    text = "threshold labels: " + format_percentages(get_percentages(labels))
+    if true is not None:
+        text += "\nagainst the truth:\n" + classification_report(labels, true)
+    visualize_label(images[0], None if true is None else true[0], labels[0], figure, f"{data.name}: frame 0", show)
+    return text
 
 
-def get_class(
-    images: np.ndarray,
-    params: SimulationParameters | None = None,
-    cluster_threshold_sigma: float = CLUSTER_THRESHOLD_SIGMA,
-    band_sigma: float = BAND_SIGMA,
-    estimate_background: bool = False,
-) -> np.ndarray:
-    """Label pixels by their value, the original's threshold rule.
+# %% Command line
+def main(argv: list[str] | None = None) -> int:
+    """Label a data set with the threshold rule; print its class percentages and report."""
+    parser = argparse.ArgumentParser(description="Threshold labels of a data set, scored against its truth.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA, help=".npy stack (n, h, w) ADU, a PNG or a folder of PNGs")
+    parser.add_argument("--truth", type=Path, default=TRUTH, help=".npy truth class ids; 'none' to skip")
+    parser.add_argument("--figure", type=Path, default=FIGURE, help="PNG of the first frame and its labels")
+    parser.add_argument("--cluster-sigma", type=float, default=CLUSTER_THRESHOLD_SIGMA,
+                        help="a pixel this many noise sigmas above pedestal, outside the bands, is cluster")
+    parser.add_argument("--band-sigma", type=float, default=BAND_SIGMA, help="half-width of the glow and hot bands, sigmas")
+    parser.add_argument("--no-show", action="store_true", help="do not open a window")
+    parser.add_argument("--force", action="store_true", help="overwrite the figure")
+    args = parser.parse_args(argv)
 
-    Parameters
-    ----------
-    images : (..., h, w) ADU
-    params : simulation parameters giving pedestal, noise sigma, glowing and
-        hot-pixel intensities (default: the original's values).
-    cluster_threshold_sigma : a pixel above pedestal + this many noise sigmas,
-        and outside the glowing and hot-pixel bands, is a cluster.
-    band_sigma : half-width of the glowing and hot-pixel bands, in noise sigmas.
-    estimate_background : take pedestal (median) and noise (1.4826 x MAD) from
-        each frame instead of from `params`.
+    def run() -> None:
+        if args.band_sigma <= 0:
+            raise UserInputError(f"--band-sigma must be positive, not {args.band_sigma}")
+        truth = None if str(args.truth).lower() == "none" else args.truth
+        print(label_dataset(args.data, truth, args.figure, args.cluster_sigma, args.band_sigma, args.force,
+                            not args.no_show))
+        print(f"wrote {args.figure}")
 
-    Returns
-    -------
-    (..., h, w) uint8 class ids. On noise-free frames (noise 0) this is the
-    exact truth wherever no cluster charge happens to fall inside a band.
-    """
-    params = params or SimulationParameters()
-    images = get_monochrome(images)
-    if estimate_background:
-        pedestal, sigma = robust_background(images)
-    else:
-        pedestal = np.float32(params.pedestal_adu)
-        sigma = np.float32(params.noise_sigma_adu)
-    excess = images - pedestal
-    tol = band_sigma * sigma
-    glow_lo, glow_hi = params.glowing_adu
-    hot = params.hot_pixel_adu
-    labels = np.zeros(images.shape, dtype=np.uint8)
-    above = (excess > 0) & (excess >= np.float32(cluster_threshold_sigma) * sigma)
-    labels[above] = CLUSTER
-    labels[(excess >= glow_lo - tol) & (excess <= glow_hi + tol)] = GLOWING
-    hot_band = (np.abs(excess - hot) <= tol) | (
-        (excess >= hot + glow_lo - tol) & (excess <= hot + glow_hi + tol)
-    )
-    labels[hot_band] = HOT_PIXEL
-    return labels
+    return run_command(run)
 
 
-def get_mask(images: np.ndarray, params: SimulationParameters | None = None, **kwargs) -> np.ndarray:
-    """Threshold-label images (..., h, w) ADU -> one-hot (..., h, w, 4) float32."""
-    return to_one_hot(get_class(images, params, **kwargs))
+if __name__ == "__main__":
+    raise SystemExit(main())

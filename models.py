@@ -1,134 +1,64 @@
-"""The U-Net, its weighted loss, and the named presets of its settings (Keras).
+"""The U-Net and its weighted loss (the original's models.py).
 
-The network sees frames normalised by `normalisation.normalise_frames`; that
-module is numpy only, so preparing frames never loads TensorFlow.
+The network is `ccdseg.model.unet.unet`, its loss
+`ccdseg.model.loss.weighted_categorical_crossentropy`; both are importable
+from here under the original's names. Run, this script builds a preset and
+prints its layers, parameters and arithmetic per pixel:
+
+    python models.py --preset default
 """
 from __future__ import annotations
 
-import keras
-import numpy as np
-from keras import layers, ops, regularizers
+import argparse
 
-from classes import N_CLASSES
-from errors import UserInputError
+from ccdseg.core.errors import UserInputError, quiet_native_logs, run_command
+from ccdseg.model.loss import weighted_categorical_crossentropy  # noqa: F401  (the original's name)
+from ccdseg.model.unet import PRESETS, build_preset, unet  # noqa: F401
 
 # %% Settings - edit here when running top to bottom in Spyder
-PRESETS: dict[str, dict] = {
-    "original": dict(
-        depth=4, base_filters=32, dropout=0.18, activation="elu", reg=0.01, optimizer="adadelta", weighting="inverse"
-    ),
-    "default": dict(
-        depth=3, base_filters=16, dropout=0.0, activation="elu", reg=0.0, optimizer="adam", weighting="none"
-    ),
-}
+PRESET = "default"
+CHANNELS = 2  # the frame and its matched filter
 
 
-# %% Loss
-@keras.saving.register_keras_serializable(package="ccdseg")
-class WeightedCategoricalCrossentropy(keras.losses.Loss):
-    """-sum_c w_c y_c log p_c per pixel; y one-hot (..., 4), p softmax (..., 4)."""
-
-    def __init__(self, class_weights=(1.0,) * N_CLASSES, name="weighted_categorical_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.class_weights = [float(w) for w in class_weights]
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, y_pred.dtype)
-        y_pred = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
-        w = ops.convert_to_tensor(self.class_weights, dtype=y_pred.dtype)
-        return -ops.sum(y_true * ops.log(y_pred) * w, axis=-1)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"class_weights": self.class_weights})
-        return config
+# %% Functions
+def flops_per_pixel(model) -> float:
+    """Multiply-adds x 2 per input pixel of a fully convolutional Keras model (its convolutions only)."""
+    total, scale = 0.0, 1.0
+    for layer in model.layers:
+        name = type(layer).__name__
+        if name == "MaxPooling2D":
+            scale /= 4.0
+        elif name == "Conv2DTranspose":
+            scale *= 4.0
+        if name in ("Conv2D", "Conv2DTranspose"):
+            kernel = layer.kernel.shape
+            total += 2.0 * scale * float(kernel[0] * kernel[1] * kernel[2] * kernel[3]) / (4.0 if name == "Conv2DTranspose" else 1.0)
+    return total
 
 
-def weighted_categorical_crossentropy(weights) -> WeightedCategoricalCrossentropy:
-    """Categorical cross-entropy with a weight per class, as in the original.
-
-    weights : (4,) class weights (see `load_dataset.get_weights`). Returns a
-    Keras loss, registered so that a saved model loads with
-    `keras.saving.load_model` once this module is imported.
-    """
-    return WeightedCategoricalCrossentropy(class_weights=[float(w) for w in np.ravel(weights)])
-
-
-# %% Model
-def conv_block(x, filters: int, activation: str, regulariser, dropout: float, dilation_rate: int):
-    """Two 3x3 convolutions (he_normal, L2 `regulariser`), with dropout between them."""
-    conv = dict(
-        padding="same",
-        activation=activation,
-        kernel_initializer="he_normal",
-        kernel_regularizer=regulariser,
-        dilation_rate=dilation_rate,
-    )
-    x = layers.Conv2D(filters, 3, **conv)(x)
-    if dropout:
-        x = layers.Dropout(dropout)(x)
-    return layers.Conv2D(filters, 3, **conv)(x)
-
-
-def unet(
-    pretrained_weights: str | None = None,
-    input_size: tuple = (None, None, 1),
-    weights=None,
-    activation: str = "elu",
-    dropout: float = 0.18,
-    loss=None,
-    optimizer="adadelta",
-    dilation_rate: int = 1,
-    reg: float = 0.01,
-    depth: int = 4,
-    base_filters: int = 32,
-    learning_rate: float | None = None,
-):
-    """The U-Net of the original, with depth and width as options.
-
-    `depth` poolings with base_filters * 2**level filters, two 3x3 convolutions
-    per level (dropout between them), he_normal initialisation, L2
-    regularisation `reg`, Conv2DTranspose up-sampling, 1x1 softmax to 4
-    classes. Input (None, None, 1): any frame whose sides are multiples of
-    2**depth. `loss` defaults to the weighted cross-entropy with `weights`
-    (all ones when None).
-    """
-    if depth < 1:
-        raise UserInputError(f"depth must be at least 1, not {depth}")
-    regulariser = regularizers.L2(reg) if reg else None
-    conv = dict(activation=activation, regulariser=regulariser, dropout=dropout, dilation_rate=dilation_rate)
-
-    inputs = keras.Input(shape=input_size, name="normalised_frame")
-    x = inputs
-    skips = []
-    for level in range(depth):
-        x = conv_block(x, base_filters * 2**level, **conv)
-        skips.append(x)
-        x = layers.MaxPooling2D(2)(x)
-    x = conv_block(x, base_filters * 2**depth, **conv)
-    for level in reversed(range(depth)):
-        x = layers.Conv2DTranspose(base_filters * 2**level, 2, strides=2, padding="same")(x)
-        x = layers.Concatenate()([x, skips[level]])
-        x = conv_block(x, base_filters * 2**level, **conv)
-    outputs = layers.Conv2D(N_CLASSES, 1, activation="softmax", name="class_probabilities")(x)
-    model = keras.Model(inputs, outputs, name="unet")
-    if isinstance(optimizer, str):
-        optimizer = keras.optimizers.get(
-            {"class_name": optimizer, "config": {"learning_rate": learning_rate}} if learning_rate else optimizer
-        )
-    model.compile(
-        optimizer=optimizer,
-        loss=loss or weighted_categorical_crossentropy(np.ones(N_CLASSES) if weights is None else weights),
-        metrics=["accuracy"],
-    )
-    if pretrained_weights:
-        model.load_weights(pretrained_weights)
-    return model
-
-
-def build_preset(name: str, weights=None, learning_rate: float | None = None, channels: int = 1):
-    """Build and compile the U-Net of a named preset ('default' or 'original') for `channels` inputs."""
+def describe_preset(name: str, channels: int) -> str:
+    """The preset's settings, parameter count and floating-point operations per pixel, one line each."""
     if name not in PRESETS:
-        raise UserInputError(f"preset {name!r} is not one of {', '.join(PRESETS)}")
-    options = {k: v for k, v in PRESETS[name].items() if k != "weighting"}
-    return unet(input_size=(None, None, channels), weights=weights, learning_rate=learning_rate, **options)
+        raise UserInputError(f"--preset must be one of {', '.join(PRESETS)}, not {name!r}")
+    model = build_preset(name, channels=channels)
+    return "\n".join([
+        f"preset {name}: " + ", ".join(f"{k} {v}" for k, v in PRESETS[name].items()),
+        f"{model.count_params():,} parameters, {len(model.layers)} layers, input (h, w, {channels})",
+        f"{flops_per_pixel(model):,.0f} floating-point operations per pixel",
+    ])
+
+
+# %% Command line
+def main(argv: list[str] | None = None) -> int:
+    """Build a preset of the U-Net and describe it."""
+    parser = argparse.ArgumentParser(description="Build a U-Net preset and print its size.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--preset", default=PRESET, help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--channels", type=int, default=CHANNELS, help="input channels (1: the frame alone)")
+    args = parser.parse_args(argv)
+    return run_command(lambda: print(describe_preset(args.preset, args.channels)))
+
+
+if __name__ == "__main__":
+    quiet_native_logs()
+    raise SystemExit(main())

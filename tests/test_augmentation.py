@@ -4,8 +4,9 @@ import pytest
 from scipy import ndimage
 
 import augmentation
-from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
-from errors import UserInputError
+from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from ccdseg.core.errors import UserInputError
+from ccdseg.model import augment
 
 PEDESTAL_ADU = 8800.0
 STEP_ADU = 1000.0
@@ -51,23 +52,23 @@ def _dihedral(frame: np.ndarray) -> list[np.ndarray]:
 def test_shapes_and_dtypes_are_kept_for_square_and_oblong_frames():
     for shape in ((48, 48), (32, 56)):
         images, truth = _frames(1, n=3, shape=shape)
-        new_images, new_truth = augmentation.augment(images, truth, seed=0)
+        new_images, new_truth = augment.augment(images, truth, seed=0)
         assert new_images.shape == images.shape and new_images.dtype == np.float32
         assert new_truth.shape == truth.shape and new_truth.dtype == np.uint8
 
 
 def test_labels_stay_class_ids_and_gain_no_new_values():
     images, truth = _frames(2)
-    for border in augmentation.BORDERS:
+    for border in augment.BORDERS:
         for zoom in (0.0, 0.15):
-            _, new_truth = augmentation.augment(images, truth, seed=3, zoom=zoom, border=border)
+            _, new_truth = augment.augment(images, truth, seed=3, zoom=zoom, border=border)
             for before, after in zip(truth, new_truth):
                 assert set(np.unique(after)) <= set(np.unique(before)) | {BACKGROUND}
 
 
 def test_flips_and_rotations_keep_class_pixel_counts_and_move_image_and_label_alike():
     images, truth = _frames(3, n=6)
-    new_images, new_truth = augmentation.augment(images, truth, seed=5, max_shift_px=0)
+    new_images, new_truth = augment.augment(images, truth, seed=5, max_shift_px=0)
     used = set()
     for image, labels, new_image, new_labels in zip(images, truth, new_images, new_truth):
         assert np.array_equal(np.bincount(new_labels.ravel(), minlength=4), np.bincount(labels.ravel(), minlength=4))
@@ -83,18 +84,18 @@ def test_flips_and_rotations_keep_class_pixel_counts_and_move_image_and_label_al
 
 def test_same_seed_gives_the_same_frames_and_another_seed_does_not():
     images, truth = _frames(4)
-    first = augmentation.augment(images, truth, seed=11, zoom=0.1)
-    second = augmentation.augment(images, truth, seed=11, zoom=0.1)
-    other = augmentation.augment(images, truth, seed=12, zoom=0.1)
+    first = augment.augment(images, truth, seed=11, zoom=0.1)
+    second = augment.augment(images, truth, seed=11, zoom=0.1)
+    other = augment.augment(images, truth, seed=12, zoom=0.1)
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
     assert not np.array_equal(first[0], other[0])
 
 
 def test_labels_follow_their_pixels_with_shifts_zoom_and_either_border():
     images, truth = _frames(5)
-    for border in augmentation.BORDERS:
+    for border in augment.BORDERS:
         for zoom in (0.0, 0.2):
-            new_images, new_truth = augmentation.augment(
+            new_images, new_truth = augment.augment(
                 images, truth, seed=7, max_shift_px=12, zoom=zoom, border=border
             )
             assert np.array_equal(_class_of_value(new_images), new_truth)
@@ -102,7 +103,7 @@ def test_labels_follow_their_pixels_with_shifts_zoom_and_either_border():
 
 def test_pixel_values_are_moved_never_blended_or_clipped():
     images, truth = _frames(6)
-    new_images, _ = augmentation.augment(images, truth, seed=8, max_shift_px=10, zoom=0.2)
+    new_images, _ = augment.augment(images, truth, seed=8, max_shift_px=10, zoom=0.2)
     for image, new_image in zip(images, new_images):
         assert np.isin(new_image, image).all()
     assert new_images.max() > 1000.0
@@ -112,7 +113,7 @@ def test_pedestal_border_fills_with_the_frame_median_labelled_background():
     images, truth = _frames(7, n=3)
     images[:, :, :12] = PEDESTAL_ADU + 3 * STEP_ADU
     truth[:, :, :12] = CLUSTER
-    new_images, new_truth = augmentation.augment(images, truth, seed=2, max_shift_px=12, border="pedestal")
+    new_images, new_truth = augment.augment(images, truth, seed=2, max_shift_px=12, border="pedestal")
     for image, new_image, new_labels in zip(images, new_images, new_truth):
         filled = ~np.isin(new_image, image)
         assert filled.any()
@@ -122,7 +123,7 @@ def test_pedestal_border_fills_with_the_frame_median_labelled_background():
 
 def test_hot_pixel_segments_stay_single_rows_or_columns():
     images, truth = _segment_frames()
-    _, new_truth = augmentation.augment(images, truth, seed=4, max_shift_px=16)
+    _, new_truth = augment.augment(images, truth, seed=4, max_shift_px=16)
     for labels in new_truth:
         segments, count = ndimage.label(labels == HOT_PIXEL, structure=np.ones((3, 3)))
         assert count >= 3
@@ -133,7 +134,7 @@ def test_hot_pixel_segments_stay_single_rows_or_columns():
 
 def test_zoomed_hot_pixel_segments_stay_straight_bars():
     images, truth = _segment_frames()
-    _, new_truth = augmentation.augment(images, truth, seed=9, max_shift_px=4, zoom=0.2)
+    _, new_truth = augment.augment(images, truth, seed=9, max_shift_px=4, zoom=0.2)
     for labels in new_truth:
         hot = labels == HOT_PIXEL
         segments, _ = ndimage.label(hot, structure=np.ones((3, 3)))
@@ -145,7 +146,7 @@ def test_zoomed_hot_pixel_segments_stay_straight_bars():
 def test_inputs_are_left_unchanged():
     images, truth = _frames(8)
     images_copy, truth_copy = images.copy(), truth.copy()
-    augmentation.augment(images, truth, seed=1, zoom=0.1, border="pedestal")
+    augment.augment(images, truth, seed=1, zoom=0.1, border="pedestal")
     assert np.array_equal(images, images_copy) and np.array_equal(truth, truth_copy)
 
 
@@ -154,23 +155,23 @@ def test_bad_inputs_raise_user_input_error():
     bad_truth = truth.copy()
     bad_truth[0, 0, 0] = 4
     with pytest.raises(UserInputError, match="class ids"):
-        augmentation.augment(images, bad_truth, seed=0)
+        augment.augment(images, bad_truth, seed=0)
     with pytest.raises(UserInputError, match="shape"):
-        augmentation.augment(images[0], truth[0], seed=0)
+        augment.augment(images[0], truth[0], seed=0)
     with pytest.raises(UserInputError, match="differs"):
-        augmentation.augment(images, truth[:1], seed=0)
+        augment.augment(images, truth[:1], seed=0)
     with pytest.raises(UserInputError, match="border"):
-        augmentation.augment(images, truth, seed=0, border="wrap")
+        augment.augment(images, truth, seed=0, border="wrap")
     with pytest.raises(UserInputError, match="zoom"):
-        augmentation.augment(images, truth, seed=0, zoom=0.7)
+        augment.augment(images, truth, seed=0, zoom=0.7)
 
 
 def test_augmented_copies_follow_the_original_frames():
     images, truth = _frames(10, n=2)
-    all_images, all_truth = augmentation.add_augmented_copies(images, truth, copies=2, seed=3)
+    all_images, all_truth = augment.add_augmented_copies(images, truth, copies=2, seed=3)
     assert all_images.shape == (6, 48, 48) and all_truth.shape == (6, 48, 48)
     assert np.array_equal(all_images[:2], images) and np.array_equal(all_truth[:2], truth)
-    assert np.array_equal(all_images[2:4], augmentation.augment(images, truth, seed=3)[0])
+    assert np.array_equal(all_images[2:4], augment.augment(images, truth, seed=3)[0])
 
 
 def test_main_writes_the_example_figure(tmp_path, capsys):

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 import benchmark
-import benchmark_speed
-import cluster_metrics
+from ccdseg.core import paths
 import load_model
-import normalisation
-import segmenter
-from classes import CLASS_NAMES, CLUSTER, HOT_PIXEL
-from mask import get_mask
+from ccdseg.core.classes import CLASS_NAMES, CLUSTER, HOT_PIXEL
+from ccdseg.simulate.thresholds import get_mask
+from ccdseg.evaluate import cluster_metrics
+from ccdseg.model import normalisation
+from ccdseg.evaluate import speed
+from ccdseg.model.card import card_path
 
 
 def test_cluster_objects_counts_found_missed_merged_and_fake_clusters():
@@ -74,7 +75,7 @@ def test_efficiency_threshold_interpolates_in_log_charge():
 
 def test_per_pixel_loop_equals_get_mask():
     images, _, _ = benchmark.simulate_test_set(1, 3, "banded")  # seed 3 has glowing columns
-    looped = benchmark_speed.get_mask_per_pixel(images)
+    looped = speed.get_mask_per_pixel(images)
     assert np.array_equal(looped, get_mask(images))
     assert np.all(looped.reshape(-1, 4).sum(axis=0) > 0)
 
@@ -97,9 +98,9 @@ def test_existing_report_needs_force(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     """A reduced --quick run with a tiny model, the shipped model absent, one training preset timed."""
-    import models
-    from image_simulation import simulate_dataset
-    from classes import to_one_hot
+    from ccdseg.core.classes import to_one_hot
+    from ccdseg.model import unet as models
+    from ccdseg.simulate.datasets import simulate_dataset
 
     folder = tmp_path_factory.mktemp("benchmark")
     images, truth = simulate_dataset(4, 3, progress=False)
@@ -107,14 +108,14 @@ def quick_report(tmp_path_factory):
     model.fit(normalisation.normalise_frames(images), to_one_hot(truth), epochs=1, batch_size=2, verbose=0)
     model_path = folder / "m.keras"
     model.save(model_path)
-    load_model.card_path(model_path).write_text(json.dumps({"depth": 2}))
+    card_path(model_path).write_text(json.dumps({"depth": 2}))
     output = folder / "out"
     argv = ["--quick", "--model", str(model_path), "--output", str(output)]
     argv += ["--frames", "3", "--train-frames", "2", "--inference-size", "512"]
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
-        patch.setattr(segmenter, "DEFAULT_MODEL", folder / "absent.keras")
-        patch.setattr(benchmark_speed, "TRAIN_PRESETS", ("default",))
+        patch.setattr(paths, "DEFAULT_MODEL", folder / "absent.keras")
+        patch.setattr(speed, "TRAIN_PRESETS", ("default",))
         status = benchmark.main(argv)
     return status, output, stdout.getvalue()
 

@@ -4,20 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from catalogue import (
-    COLUMN_NAMES,
-    COLUMNS,
-    charge_error,
-    cluster_catalogue,
-    concatenate,
-    plot_summary,
-    read_catalogue_fits,
-    write_catalogue_fits,
-    write_catalogue_root,
-)
-from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
-from errors import UserInputError
-from image_details import simulate_frame
+from ccdseg.evaluate.cluster_metrics import charge_error
+from ccdseg.infer.catalogue import cluster_catalogue
+from ccdseg.io.catalogue import COLUMNS, COLUMN_NAMES, concatenate, read_catalogue_fits, write_catalogue_fits, write_catalogue_root
+from ccdseg.plots.results import plot_summary
+from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from ccdseg.core.errors import UserInputError
+from ccdseg.simulate.frame import simulate_frame
 
 PEDESTAL_ADU = 1000.0
 BLOCK_ADU = 100.0 * np.array([[1, 2, 1], [2, 10, 4], [1, 2, 1]], dtype=np.float64)
@@ -263,10 +256,10 @@ def test_charge_error_needs_the_class_map_of_the_catalogue():
 def test_summary_plot_is_written(tmp_path):
     frame = simulate_frame(np.random.default_rng(2), shape=(128, 128))
     cat = cluster_catalogue(frame.image, frame.truth)
-    path = plot_summary(cat, tmp_path / "summary.png")
+    path = plot_summary(cat["charge_adu"], cat["n_pixels"], tmp_path / "summary.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = cluster_catalogue(frame.image, np.zeros_like(frame.truth))
-    assert plot_summary(empty, tmp_path / "empty.png").stat().st_size > 0
+    assert plot_summary(empty["charge_adu"], empty["n_pixels"], tmp_path / "empty.png").stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "summary.png"]
 
 

@@ -1,4 +1,4 @@
-"""Class bookkeeping (classes.py): priority, one-hot, and a fifth class added by editing classes.py alone."""
+"""Class bookkeeping (ccdseg/core/classes.py): priority, one-hot, and a fifth class added by editing classes.py alone."""
 import os
 import shutil
 import subprocess
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import classes
-from errors import UserInputError
+from ccdseg.core.errors import UserInputError
+from ccdseg.core import classes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,9 +39,12 @@ FIFTH_CLASS = {
 
 FIVE_CLASS_RUN = """
 import numpy as np
-import classes, figures, fits_io, models, scoring, segmenter
+from ccdseg.core import classes, scoring
+from ccdseg.infer import segmenter
+from ccdseg.model import unet
+from ccdseg.plots import labels as figures
 assert classes.N_CLASSES == 5
-model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
+model = unet.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
 seg = segmenter.Segmenter(model, {"depth": 2})
 frames = np.random.default_rng(0).normal(8800.0, 19.0, (2, 40, 52)).astype(np.float32)
 assert seg.predict(frames).shape == (2, 40, 52, 5)
@@ -58,13 +61,13 @@ print("five classes ok")
 
 def test_a_fifth_class_needs_only_classes_py(tmp_path):
     """The CONTRIBUTING recipe: edit classes.py, and the model, prediction, scores and figures follow."""
-    for source in ROOT.glob("*.py"):
-        shutil.copy(source, tmp_path / source.name)
-    text = (tmp_path / "classes.py").read_text()
+    shutil.copytree(ROOT / "ccdseg", tmp_path / "ccdseg", ignore=shutil.ignore_patterns("__pycache__"))
+    classes_py = tmp_path / "ccdseg" / "core" / "classes.py"
+    text = classes_py.read_text()
     for old, new in FIFTH_CLASS.items():
         assert old in text, f"classes.py no longer holds {old!r}: update CONTRIBUTING's recipe and this test"
         text = text.replace(old, new)
-    (tmp_path / "classes.py").write_text(text)
+    classes_py.write_text(text)
     env = dict(os.environ, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run([sys.executable, "-c", FIVE_CLASS_RUN], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)

@@ -1,8 +1,8 @@
 """From probabilities to classes (decision.py): the decision threshold and the glow-edge cleaning."""
 import numpy as np
 
-from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
-from decision import add_matched_detections, clean_clusters, decide_classes
+from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
+from ccdseg.infer.decision import add_matched_detections, clean_clusters, decide_classes
 
 
 def probabilities_of(ids: np.ndarray, confidence: float = 0.9) -> np.ndarray:

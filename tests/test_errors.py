@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from errors import UserInputError, run_command
+from ccdseg.core.errors import UserInputError, run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ def test_run_command_turns_user_errors_and_ctrl_c_into_one_line(capsys):
 def test_native_log_lines_are_dropped_and_everything_else_kept():
     script = (
         "import os, sys\n"
-        "from errors import quiet_native_logs\n"
+        "from ccdseg.core.errors import quiet_native_logs\n"
         "quiet_native_logs()\n"
         "os.write(2, b'I0000 00:00:1795710044.020579   17800 cudart_stub.cc:31] Could not find cuda\\n')\n"
         "os.write(2, b'E0000 00:00:1795710048.244633   17800 cuda_platform.cc:52] failed call to cuInit\\n')\n"

@@ -2,19 +2,11 @@
 import numpy as np
 import pytest
 
-from classes import CLUSTER, GLOWING, HOT_PIXEL
-from errors import UserInputError
-from finders import (
-    DEFAULT_GRIDS,
-    FINDERS,
-    defect_labels,
-    hysteresis_labels,
-    matched_filter_significance,
-    threshold_for_fake_rate,
-    tune_finder,
-)
-from image_details import SimulationParameters
-from normalisation import gaussian_profile
+from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL
+from ccdseg.core.errors import UserInputError
+from ccdseg.evaluate.finders import DEFAULT_GRIDS, FINDERS, defect_labels, hysteresis_labels, matched_filter_significance, threshold_for_fake_rate, tune_finder
+from ccdseg.simulate.parameters import SimulationParameters
+from ccdseg.measure.matched_filter import gaussian_profile
 
 PARAMS = SimulationParameters()
 NOISE = PARAMS.noise_sigma_adu
@@ -95,7 +87,7 @@ def test_threshold_for_fake_rate_meets_its_target():
     loose = threshold_for_fake_rate(blank, 2.0)
     strict = threshold_for_fake_rate(blank, 0.1)
     assert loose < strict
-    from injection import count_fakes
+    from ccdseg.evaluate.injection import count_fakes
 
     assert count_fakes(FINDERS["matched_filter"](blank, threshold=strict)) <= 0.1
     assert count_fakes(FINDERS["matched_filter"](blank, threshold=loose)) <= 2.0
@@ -139,7 +131,7 @@ def test_hysteresis_grows_from_seeds_only():
 def test_local_maxima_of_sparse_candidates_match_a_maximum_filter():
     from scipy import ndimage
 
-    from finders import _local_maxima
+    from ccdseg.measure.matched_filter import local_maxima as _local_maxima
 
     rng = np.random.default_rng(4)
     values = rng.integers(0, 5, (3, 40, 57)).astype(np.float32)  # many ties

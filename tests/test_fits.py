@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import fits_io
-import object_search
-import safe_write
-import tiling
-from classes import CLASS_NAMES, CLUSTER, HOT_PIXEL
-from errors import UserInputError
+from ccdseg.core.classes import CLASS_NAMES, CLUSTER, HOT_PIXEL
+from ccdseg.core.errors import UserInputError
+from ccdseg.io import fits as fits_io
+from ccdseg.infer import object_search
+from ccdseg.core import safe_write
+from ccdseg.infer import tiling
+from load_dataset import process_fits
 
 
 def frame(shape, seed=0):
@@ -72,11 +73,11 @@ def test_float_frame_with_nan_and_inf_is_masked_and_counted(tmp_path):
     data[3, 4], data[10, 11], data[20, 30] = np.nan, np.inf, -np.inf
     path = tmp_path / "float.fits"
     fits.PrimaryHDU(data).writeto(path)
-    read = fits_io.process_fits(path)
+    read = fits_io.read_fits_frame(path)
     assert read.data.dtype == np.float32 and read.data.shape == (40, 70)
     assert read.n_masked == 3 and np.isnan(read.data[read.masked]).all()
     assert np.array_equal(read.data[~read.masked], data[np.isfinite(data)])
-    normalised = fits_io.process_fits(path, normalise=True).normalised
+    normalised = process_fits(path, normalise=True).normalised
     assert np.isfinite(normalised).all() and abs(float(np.median(normalised))) < 0.1
 
 
@@ -85,7 +86,7 @@ def test_integer_frame_with_bzero_bscale_and_blank(tmp_path):
     path = tmp_path / "uint16.fits"
     fits.PrimaryHDU(adu).writeto(path)
     assert fits.getheader(path)["BZERO"] == 32768
-    assert np.array_equal(fits_io.process_fits(path).data, adu.astype(np.float32))
+    assert np.array_equal(fits_io.read_fits_frame(path).data, adu.astype(np.float32))
 
     stored = np.random.default_rng(2).integers(-3000, 3000, (30, 50)).astype(np.int16)
     stored[0, :5] = -32768
@@ -93,7 +94,7 @@ def test_integer_frame_with_bzero_bscale_and_blank(tmp_path):
     hdu.header.update(BZERO=10000.0, BSCALE=2.0, BLANK=-32768)
     path = tmp_path / "scaled.fits"
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
-    read = fits_io.process_fits(path)
+    read = fits_io.read_fits_frame(path)
     assert read.hdu_index == 1 and read.hdu_name == "SCI" and read.n_masked == 5
     good = stored != -32768
     assert np.array_equal(read.data[good], stored[good] * 2.0 + 10000.0)
@@ -104,12 +105,12 @@ def test_hdu_by_default_index_and_name(tmp_path):
     first, second = fits.ImageHDU(frame((20, 30)), name="AMP1"), fits.ImageHDU(frame((24, 30), 1), name="AMP2")
     path = tmp_path / "amps.fits"
     fits.HDUList([fits.PrimaryHDU(), table, first, second]).writeto(path)
-    assert fits_io.process_fits(path).hdu_name == "AMP1"
-    assert fits_io.process_fits(path, hdu="amp2").data.shape == (24, 30)
-    assert fits_io.process_fits(path, hdu=3).hdu_name == "AMP2"
+    assert fits_io.read_fits_frame(path).hdu_name == "AMP1"
+    assert fits_io.read_fits_frame(path, hdu="amp2").data.shape == (24, 30)
+    assert fits_io.read_fits_frame(path, hdu=3).hdu_name == "AMP2"
     for bad in (1, 7, "AMP9"):
         with pytest.raises(UserInputError) as info:
-            fits_io.process_fits(path, hdu=bad)
+            fits_io.read_fits_frame(path, hdu=bad)
         assert_one_line_naming(info, path)
 
 
@@ -120,11 +121,11 @@ def test_cube_planes(tmp_path, compressed):
     image = fits.CompImageHDU(cube) if compressed else fits.ImageHDU(cube)
     fits.HDUList([fits.PrimaryHDU(), image]).writeto(path)
     assert fits_io.fits_planes(path) == [0, 1, 2]
-    assert np.array_equal(fits_io.process_fits(path, plane=1).data, cube[1])
-    assert np.array_equal(fits_io.process_fits(path, plane=2, region="[5:20,3:19]").data, cube[2, 2:19, 4:20])
+    assert np.array_equal(fits_io.read_fits_frame(path, plane=1).data, cube[1])
+    assert np.array_equal(fits_io.read_fits_frame(path, plane=2, region="[5:20,3:19]").data, cube[2, 2:19, 4:20])
     for plane in (None, 3):
         with pytest.raises(UserInputError, match="plane"):
-            fits_io.process_fits(path, plane=plane)
+            fits_io.read_fits_frame(path, plane=plane)
 
 
 def test_region_trims_overscan(tmp_path):
@@ -133,13 +134,13 @@ def test_region_trims_overscan(tmp_path):
     hdu.header["DATASEC"] = "[11:60,5:40]"
     path = tmp_path / "overscan.fits"
     hdu.writeto(path)
-    read = fits_io.process_fits(path, region="DATASEC")
+    read = fits_io.read_fits_frame(path, region="DATASEC")
     assert read.region == (4, 40, 10, 60) and np.array_equal(read.data, data[4:40, 10:60])
     assert read.region_text == "[11:60,5:40]" and read.image_shape == (40, 70)
-    assert fits_io.process_fits(path, region="[*,1:20]").data.shape == (20, 70)
+    assert fits_io.read_fits_frame(path, region="[*,1:20]").data.shape == (20, 70)
     for bad in ("[0:10,1:20]", "[1:80,1:20]", "rows 1 to 5", "TRIMSEC"):
         with pytest.raises(UserInputError):
-            fits_io.process_fits(path, region=bad)
+            fits_io.read_fits_frame(path, region=bad)
 
 
 def write_bad_file(tmp_path, kind):
@@ -170,7 +171,7 @@ BAD_KINDS = ("truncated", "corrupt", "no_image", "all_nan", "too_small", "missin
 def test_bad_files_raise_one_line_naming_the_file(tmp_path, kind):
     path = write_bad_file(tmp_path, kind)
     with pytest.raises(UserInputError) as info:
-        fits_io.process_fits(path)
+        fits_io.read_fits_frame(path)
     assert_one_line_naming(info, path)
 
 
@@ -183,7 +184,7 @@ def test_segmentation_fits_carries_header_and_legend(tmp_path):
     hdu.header["DATASEC"] = "[11:60,1:40]"
     source = tmp_path / "source.fits"
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(source)
-    read = fits_io.process_fits(source, region="DATASEC")
+    read = fits_io.read_fits_frame(source, region="DATASEC")
     classes = np.zeros(read.data.shape, np.uint8)
     classes[:, :5] = HOT_PIXEL
     target = tmp_path / "out" / "source_segmentation.fits"

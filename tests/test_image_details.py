@@ -5,10 +5,13 @@ import pickle
 import numpy as np
 import pytest
 
-import cluster_library
 import image_details as details
-from classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
-from errors import UserInputError
+from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from ccdseg.core.errors import UserInputError
+from ccdseg.simulate import cluster_library
+from ccdseg.simulate import components
+from ccdseg.simulate.frame import Frame, simulate_frame, truth_classes
+from ccdseg.simulate import parameters
 
 
 @pytest.fixture(scope="module")
@@ -17,23 +20,23 @@ def library():
 
 
 def test_frame_has_requested_shape_and_dtypes(library):
-    frame = details.simulate_frame(np.random.default_rng(0), shape=(100, 300), library=library)
+    frame = simulate_frame(np.random.default_rng(0), shape=(100, 300), library=library)
     assert frame.image.shape == (100, 300) and frame.image.dtype == np.float32
     assert frame.truth.shape == (100, 300) and frame.truth.dtype == np.uint8
     assert set(np.unique(frame.truth)) <= {BACKGROUND, GLOWING, HOT_PIXEL, CLUSTER}
 
 
 def test_same_seed_same_frame_other_seed_other_frame(library):
-    a = details.simulate_frame(np.random.default_rng(5), library=library)
-    b = details.simulate_frame(np.random.default_rng(5), library=library)
-    c = details.simulate_frame(np.random.default_rng(6), library=library)
+    a = simulate_frame(np.random.default_rng(5), library=library)
+    b = simulate_frame(np.random.default_rng(5), library=library)
+    c = simulate_frame(np.random.default_rng(6), library=library)
     assert np.array_equal(a.image, b.image) and np.array_equal(a.truth, b.truth)
     assert not np.array_equal(a.image, c.image)
 
 
 def test_background_statistics_match_pedestal_and_noise(library):
-    params = details.SimulationParameters()
-    frame = details.simulate_frame(np.random.default_rng(1), params, library=library)
+    params = parameters.SimulationParameters()
+    frame = simulate_frame(np.random.default_rng(1), params, library=library)
     background = frame.image[frame.truth == BACKGROUND] - params.pedestal_adu
     assert abs(np.median(background)) < 2.0
     assert abs(np.std(background[np.abs(background) < 100]) - params.noise_sigma_adu) < 1.5
@@ -47,7 +50,7 @@ def test_truth_priority_hot_over_cluster_over_glowing():
     hot[0, :] = True
     cluster = np.zeros((4, 4), np.float32)
     cluster[:2, 1:3] = 50.0
-    truth = details.truth_classes(glowing, hot, cluster, threshold_adu=19.0)
+    truth = truth_classes(glowing, hot, cluster, threshold_adu=19.0)
     assert truth[0, 0] == HOT_PIXEL and truth[0, 3] == HOT_PIXEL
     assert truth[1, 1] == CLUSTER and truth[1, 2] == CLUSTER
     assert truth[1, 0] == GLOWING and truth[3, 3] == BACKGROUND
@@ -56,14 +59,14 @@ def test_truth_priority_hot_over_cluster_over_glowing():
 def test_cluster_truth_needs_charge_of_one_noise_sigma():
     cluster = np.array([[0.0, 10.0, 19.0, 25.0]], np.float32)
     empty = np.zeros_like(cluster, dtype=bool)
-    truth = details.truth_classes(empty, empty, cluster, threshold_adu=19.0)
+    truth = truth_classes(empty, empty, cluster, threshold_adu=19.0)
     assert truth.tolist() == [[BACKGROUND, BACKGROUND, CLUSTER, CLUSTER]]
 
 
 def test_banded_layout_keeps_objects_in_their_columns(library):
     rng = np.random.default_rng(3)
     for _ in range(5):
-        truth = details.simulate_frame(rng, layout="banded", library=library).truth
+        truth = simulate_frame(rng, layout="banded", library=library).truth
         cols_hot = np.nonzero(truth == HOT_PIXEL)[1]
         cols_cluster = np.nonzero(truth == CLUSTER)[1]
         cols_glow = np.nonzero(truth == GLOWING)[1]
@@ -74,30 +77,30 @@ def test_banded_layout_keeps_objects_in_their_columns(library):
 
 def test_object_counts_scale_with_area(library):
     rng = np.random.default_rng(4)
-    small = np.mean([(details.simulate_frame(rng, library=library).truth == CLUSTER).sum() for _ in range(8)])
-    big = np.mean([(details.simulate_frame(rng, shape=(512, 512), library=library).truth == CLUSTER).sum() for _ in range(8)])
+    small = np.mean([(simulate_frame(rng, library=library).truth == CLUSTER).sum() for _ in range(8)])
+    big = np.mean([(simulate_frame(rng, shape=(512, 512), library=library).truth == CLUSTER).sum() for _ in range(8)])
     assert 2.5 < big / small < 6.0
 
 
 def test_binning_sums_charge_into_blocks():
     image = np.arange(16, dtype=np.float32).reshape(4, 4)
-    assert details.reduce_image(image, 2).tolist() == [[10, 18], [42, 50]]
-    params = details.SimulationParameters(binning=2)
-    frame = details.simulate_frame(np.random.default_rng(2), params, shape=(64, 64))
+    assert components.reduce_image(image, 2).tolist() == [[10, 18], [42, 50]]
+    params = parameters.SimulationParameters(binning=2)
+    frame = simulate_frame(np.random.default_rng(2), params, shape=(64, 64))
     assert frame.image.shape == (64, 64)
 
 
 def test_charge_transfer_losses_remove_charge_far_from_amplifier():
-    params = details.SimulationParameters(cti=1e-3)
+    params = parameters.SimulationParameters(cti=1e-3)
     charge = np.full((200, 200), 2000.0, np.float32)
-    kept = details.charge_transfer_losses(charge, params, np.random.default_rng(0))
+    kept = components.charge_transfer_losses(charge, params, np.random.default_rng(0))
     assert kept[:10, :10].mean() > kept[-10:, -10:].mean()
     assert kept[-10:, -10:].mean() == pytest.approx(2000.0 * (1 - 1e-3) ** 400, rel=0.05)
 
 
 def test_dark_current_is_poisson_in_electrons():
-    params = details.SimulationParameters(dark_current_e_per_pixel_day=2.0, exposure_s=86400.0)
-    dark = details.dark_current((300, 300), params, np.random.default_rng(0))
+    params = parameters.SimulationParameters(dark_current_e_per_pixel_day=2.0, exposure_s=86400.0)
+    dark = components.dark_current((300, 300), params, np.random.default_rng(0))
     electrons = dark / params.gain_adu_per_electron
     assert np.allclose(electrons, np.rint(electrons))
     assert electrons.mean() == pytest.approx(2.0, rel=0.03)
@@ -167,7 +170,7 @@ def test_library_cli_refuses_to_overwrite(tmp_path, capsys):
 
 
 def test_charge_distribution_plot_is_saved(tmp_path, library):
-    frame = details.simulate_frame(np.random.default_rng(8), library=library)
+    frame = simulate_frame(np.random.default_rng(8), library=library)
     path = tmp_path / "charge.png"
     details.plot_charge_distribution(frame, path, show=False)
     assert path.stat().st_size > 1000

@@ -2,8 +2,10 @@
 import numpy as np
 
 import image_simulation as sim
-from classes import BACKGROUND, CLUSTER
-from load_dataset import load_npy_pair
+from ccdseg.core import paths
+from ccdseg.core.classes import BACKGROUND, CLUSTER
+from ccdseg.io.arrays import load_npy_pair
+from ccdseg.simulate import datasets
 
 
 def test_writes_data_and_truth_with_shapes(tmp_path, capsys):
@@ -26,8 +28,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
 
 
 def test_frame_i_does_not_depend_on_count():
-    few, _ = sim.simulate_dataset(2, seed=3, progress=False)
-    many, _ = sim.simulate_dataset(5, seed=3, progress=False)
+    few, _ = datasets.simulate_dataset(2, seed=3, progress=False)
+    many, _ = datasets.simulate_dataset(5, seed=3, progress=False)
     assert np.array_equal(few, many[:2])
 
 
@@ -43,8 +45,8 @@ def test_refuses_to_overwrite_without_force(tmp_path, capsys):
 
 
 def test_test_name_goes_to_test_folder(tmp_path):
-    assert sim.default_folder("test", tmp_path) == tmp_path / "Images" / "Test"
-    assert sim.default_folder("training", tmp_path) == tmp_path / "Images" / "Train"
+    assert sim.default_folder("test") == paths.TEST_IMAGES
+    assert sim.default_folder("training") == paths.TRAIN_IMAGES
 
 
 def test_png_option_and_report(tmp_path, capsys):
@@ -56,7 +58,7 @@ def test_png_option_and_report(tmp_path, capsys):
 
 
 def test_varied_physics_changes_pedestal_between_frames():
-    images, _ = sim.simulate_dataset(4, seed=2, vary_physics=True, progress=False)
+    images, _ = datasets.simulate_dataset(4, seed=2, vary_physics=True, progress=False)
     medians = np.median(images, axis=(1, 2))
     assert np.ptp(medians) > 100
 
@@ -67,8 +69,8 @@ def test_bad_count_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_simulate_frames_gives_the_deposited_charge_of_the_truth():
-    images, truth, charge = sim.simulate_frames(2, 5, "mixed", progress=False)
-    expected_images, expected_truth = sim.simulate_dataset(2, 5, "mixed", progress=False)
+    images, truth, charge = datasets.simulate_frames(2, 5, "mixed", progress=False)
+    expected_images, expected_truth = datasets.simulate_dataset(2, 5, "mixed", progress=False)
     assert np.array_equal(images, expected_images) and np.array_equal(truth, expected_truth)
     assert np.all(charge[truth == CLUSTER] > 0) and np.all(charge[truth == BACKGROUND] < 20)
 

@@ -4,19 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from classes import CLUSTER, HOT_PIXEL
-from errors import UserInputError
-from image_details import SimulationParameters, noise_free
-from injection import (
-    blank_frames,
-    count_fakes,
-    found_mask,
-    inject,
-    injection_efficiency,
-    markdown_table,
-    plot_injection,
-    point_deposit_stamp,
-)
+from ccdseg.core.classes import CLUSTER, HOT_PIXEL
+from ccdseg.core.errors import UserInputError
+from ccdseg.simulate.parameters import SimulationParameters, noise_free
+from ccdseg.evaluate.injection import blank_frames, count_fakes, found_mask, inject, injection_efficiency, point_deposit_stamp
+from ccdseg.evaluate.report import markdown_table
+from ccdseg.plots.results import plot_injection
 
 PARAMS = SimulationParameters()
 QUIET = noise_free(PARAMS)  # no readout noise: frame - pedestal is the deposited charge

@@ -7,22 +7,27 @@ from astropy.io import fits
 
 import load_model as M
 import models
-import normalisation
-from image_details import simulate_frame
-from image_simulation import simulate_dataset
-from classes import BACKGROUND
-from errors import UserInputError
+from ccdseg.simulate.frame import simulate_frame
+from ccdseg.simulate.datasets import simulate_dataset
+from ccdseg.core.classes import BACKGROUND
+from ccdseg.core.errors import UserInputError
+from ccdseg.model import normalisation
+from ccdseg.model import unet
+from ccdseg.core import paths
+from ccdseg.infer import tiling
+from ccdseg.model.card import card_path
+from ccdseg.model.predict import predict_normalised
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     """A tiny U-Net (depth 2), fitted one epoch on a few simulated 64 x 64 frames, saved with its card."""
     images, truth = simulate_dataset(8, 0, size=(64, 64), progress=False)
-    model = models.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
+    model = unet.unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam")
     model.fit(normalisation.normalise_frames(images), np.eye(4, dtype=np.float32)[truth], epochs=1, verbose=0)
     path = tmp_path_factory.mktemp("model") / "m.keras"
     model.save(path)
-    M.card_path(path).write_text(json.dumps({"depth": 2}))
+    card_path(path).write_text(json.dumps({"depth": 2}))
     return path
 
 
@@ -38,38 +43,38 @@ def simulated(shape, seed=1):
 # %% Python API
 def test_tiled_prediction_agrees_with_the_whole_frame(model):
     image = simulated((1000, 1500))
-    whole = np.argmax(M.predict_normalised(model, normalisation.normalise_frames(image)[None])[0], axis=-1)
-    tiled = M.segment_frame(model, image, tile_px=256, margin_px=32, batch_size=4)
+    whole = np.argmax(predict_normalised(model.model, normalisation.normalise_frames(image)[None], model.multiple)[0], axis=-1)
+    tiled = model.segment(image, tile_px=256, margin_px=32, batch_size=4)
     assert tiled.shape == image.shape and tiled.dtype == np.uint8
     assert len(np.unique(whole)) > 1
     assert np.mean(tiled == whole) >= 0.999
 
 
 def test_predict_classes_tiles_big_frames_and_masks_nan(model):
-    image = simulated((M.TILE_SIZE_PX + 40, 96))
+    image = simulated((tiling.TILE_SIZE_PX + 40, 96))
     image[5, 7] = np.nan
-    classes = M.predict_classes(model, image)
+    classes = model.classes(image)
     assert classes.shape == image.shape and classes[5, 7] == BACKGROUND
-    assert np.array_equal(classes, M.segment_frame(model, image))
+    assert np.array_equal(classes, model.segment(image))
     small = simulated((64, 80))[None].repeat(2, axis=0)
     small[1, 3, 3] = np.inf
-    small_classes = M.predict_classes(model, small)
+    small_classes = model.classes(small)
     assert small_classes.shape == (2, 64, 80) and small_classes[1, 3, 3] == BACKGROUND
 
 
 def test_segment_frame_smaller_than_a_tile_and_refuses_all_nan(model):
-    assert M.segment_frame(model, simulated((20, 37))).shape == (20, 37)
+    assert model.segment(simulated((20, 37))).shape == (20, 37)
     with pytest.raises(UserInputError, match="NaN"):
-        M.segment_frame(model, np.full((30, 30), np.nan, np.float32))
+        model.segment(np.full((30, 30), np.nan, np.float32))
 
 
 def test_bfloat16_copy_gives_nearly_the_same_classes(model):
     image = simulated((200, 300))
-    fast = M.with_precision(model, "bfloat16")
-    assert M.with_precision(model, "float32") is model and fast.card["precision"] == "bfloat16"
-    assert np.mean(M.segment_frame(fast, image) == M.segment_frame(model, image)) > 0.98
+    fast = model.with_precision("bfloat16")
+    assert model.with_precision("float32") is model and fast.card["precision"] == "bfloat16"
+    assert np.mean(fast.segment(image) == model.segment(image)) > 0.98
     with pytest.raises(UserInputError, match="precision"):
-        M.with_precision(model, "int8")
+        model.with_precision("int8")
 
 
 # %% Command line
@@ -134,7 +139,7 @@ def test_cube_planes_each_or_one(tmp_path, model_path, capsys):
     assert run(capsys, "--fits", tmp_path / "cube.fits", "--model", model_path, "--output", out)[0] == 0
     assert sorted(p.name for p in out.glob("*_segmentation.fits")) == [f"cube_plane{k}_segmentation.fits"
                                                                        for k in range(3)]
-    from catalogue import read_catalogue_fits
+    from ccdseg.io.catalogue import read_catalogue_fits
 
     run_catalogue = read_catalogue_fits(out / "clusters.fits")
     assert set(run_catalogue["frame"]) <= {f"cube_plane{k}" for k in range(3)}
@@ -222,7 +227,7 @@ def test_non_ascii_names_hidden_files_links_and_folders(tmp_path, model_path, ca
 
 # %% A campaign on several processes (campaign.py, Dask)
 def test_folder_on_two_dask_workers_resumes_and_reports_the_bad_frame(tmp_path, model_path, capsys):
-    from catalogue import read_catalogue_fits
+    from ccdseg.io.catalogue import read_catalogue_fits
     from test_fits import write_bad_file
 
     folder = tmp_path / "frames"
@@ -247,7 +252,7 @@ def test_folder_on_two_dask_workers_resumes_and_reports_the_bad_frame(tmp_path, 
 
 
 def test_run_of_frames_one_ahead_gives_each_frame_what_it_gives_alone_in_order(tmp_path, model):
-    from fits_run import run_frame, run_frames
+    from ccdseg.infer.fits_run import run_frame, run_frames
     from test_fits import write_bad_file
 
     folder = tmp_path / "frames"
@@ -285,7 +290,7 @@ def test_openvino_runtime_gives_the_keras_class_maps(model):
 def test_auto_precision_is_bfloat16_only_where_openvino_computes_it_natively(model, capsys):
     import importlib.util
 
-    from segmenter import native_bfloat16
+    from ccdseg.infer.runtime import native_bfloat16
 
     assert model.with_runtime("keras").with_precision("auto").precision == "float32"
     if importlib.util.find_spec("openvino"):

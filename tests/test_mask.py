@@ -2,14 +2,17 @@
 import numpy as np
 import pytest
 
-import classes
-import errors
-import cluster_library
-import figures
 import image_details as details
 import mask
-import normalisation
-import scoring
+from ccdseg.measure import background
+from ccdseg.core import classes
+from ccdseg.simulate import cluster_library
+from ccdseg.core import errors
+from ccdseg.simulate.frame import Frame, simulate_frame
+from ccdseg.plots import labels
+from ccdseg.simulate import parameters
+from ccdseg.core import scoring
+from ccdseg.simulate import thresholds
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +21,12 @@ def library():
 
 
 def test_thresholds_reproduce_truth_on_noise_free_frames(library):
-    params = details.noise_free()
+    params = parameters.noise_free()
     rng = np.random.default_rng(11)
     for layout in ("banded", "mixed"):
         for _ in range(4):
-            frame = details.simulate_frame(rng, params, layout=layout, library=library)
-            labels = mask.get_class(frame.image, params)
+            frame = simulate_frame(rng, params, layout=layout, library=library)
+            labels = thresholds.get_class(frame.image, params)
             wrong = labels != frame.truth
             if layout == "banded":
                 # only a cluster pixel whose charge falls inside the glowing or hot band can differ
@@ -38,9 +41,9 @@ def test_thresholds_reproduce_truth_on_noise_free_frames(library):
 
 
 def test_thresholds_follow_simulation_parameters(library):
-    params = details.noise_free(details.SimulationParameters(pedestal_adu=1000.0, hot_pixel_adu=5000.0, glowing_adu=(300.0, 320.0)))
-    frame = details.simulate_frame(np.random.default_rng(12), params, layout="banded", library=library)
-    labels = mask.get_class(frame.image, params)
+    params = parameters.noise_free(parameters.SimulationParameters(pedestal_adu=1000.0, hot_pixel_adu=5000.0, glowing_adu=(300.0, 320.0)))
+    frame = simulate_frame(np.random.default_rng(12), params, layout="banded", library=library)
+    labels = thresholds.get_class(frame.image, params)
     assert (labels == frame.truth).mean() > 0.999
 
 
@@ -50,14 +53,14 @@ def test_mask_is_one_hot_and_argmax_inverts_it():
     assert one_hot.shape == (3, 8, 9, 4) and np.all(one_hot.sum(-1) == 1)
     assert np.array_equal(classes.get_max_in_mask(one_hot), ids)
     images = np.full((2, 5, 5), 8800.0, np.float32)
-    assert mask.get_mask(images).shape == (2, 5, 5, 4)
+    assert thresholds.get_mask(images).shape == (2, 5, 5, 4)
 
 
 def test_colours_names_and_one_object_labels():
     ids = np.array([[0, 1], [2, 3]], np.uint8)
-    rgb = figures.mask_to_label(ids)
+    rgb = classes.mask_to_label(ids)
     assert np.allclose(rgb[1, 1], (1.0, 0.2, 0.2)) and np.allclose(rgb[0, 1], (0.35, 1.0, 0.25))
-    only = figures.mask_to_label_one_object(ids, "hot pixel")
+    only = labels.mask_to_label_one_object(ids, "hot pixel")
     assert np.allclose(only[1, 0], (0.0, 0.5, 1.0)) and np.allclose(only[1, 1], 0)
     assert classes.class_id("hot_pixel") == classes.HOT_PIXEL and classes.class_id("Cluster") == classes.CLUSTER
     with pytest.raises(errors.UserInputError):
@@ -93,7 +96,7 @@ def test_labelling_is_vectorised_fast(library):
     import time
 
     start = time.perf_counter()
-    mask.get_mask(images)
+    thresholds.get_mask(images)
     assert time.perf_counter() - start < 5.0
 
 
@@ -102,16 +105,16 @@ def test_visualize_label_writes_png(tmp_path):
     ids = np.zeros((32, 32), np.uint8)
     ids[3:9, 3:9] = 3
     path = tmp_path / "figure.png"
-    figures.visualize_label(image, ids, classes.to_one_hot(ids), path=path, title="t")
+    labels.visualize_label(image, ids, classes.to_one_hot(ids), path=path, title="t")
     assert path.stat().st_size > 1000
 
 
 def test_background_estimate_is_not_pulled_by_glowing_columns(library):
-    params = details.SimulationParameters(glowing_probability=1.0, glowing_width_px=(60, 61))
+    params = parameters.SimulationParameters(glowing_probability=1.0, glowing_width_px=(60, 61))
     rng = np.random.default_rng(21)
-    frames = np.stack([details.simulate_frame(rng, params, library=library).image for _ in range(4)])
+    frames = np.stack([simulate_frame(rng, params, library=library).image for _ in range(4)])
     frames[0, :5, :5] = np.nan
-    pedestal, sigma = normalisation.robust_background(frames)
+    pedestal, sigma = background.robust_background(frames)
     assert pedestal.shape == (4, 1, 1)
     assert np.all(np.abs(pedestal - params.pedestal_adu) < 1.5)
     assert np.all(np.abs(sigma - params.noise_sigma_adu) < 1.0)
@@ -123,9 +126,9 @@ def test_display_reduction_keeps_small_objects_and_priority():
     ids[0, 1] = classes.HOT_PIXEL
     ids[5, 5] = classes.GLOWING
     ids[6, 6] = classes.CLUSTER
-    reduced = figures.reduce_for_display(ids, 4, labels=True)
+    reduced = labels.reduce_for_display(ids, 4, labels=True)
     assert reduced.tolist() == [[classes.HOT_PIXEL, 0], [0, classes.CLUSTER]]
     image = np.zeros((5, 5), np.float32)
     image[4, 4] = 9.0
-    assert figures.reduce_for_display(image, 2, labels=False).shape == (3, 3)
-    assert figures.reduce_for_display(image, 2, labels=False)[2, 2] == 9.0
+    assert labels.reduce_for_display(image, 2, labels=False).shape == (3, 3)
+    assert labels.reduce_for_display(image, 2, labels=False)[2, 2] == 9.0

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 
 import load_model
-import scoring
-from finders import hysteresis_labels, photutils_labels
-from image_simulation import simulate_dataset
-from injection import injection_efficiency
-from populations import simulate_population
+from ccdseg.evaluate.finders import hysteresis_labels, photutils_labels
+from ccdseg.simulate.datasets import simulate_dataset
+from ccdseg.evaluate.injection import injection_efficiency
+from ccdseg.simulate.populations import simulate_population
+from ccdseg.core import scoring
+from ccdseg.core import paths
 
 QUALITY_BAR = {"cluster": 0.85, "hot pixel": 0.98, "glowing": 0.99, "background": 0.99}
 HYSTERESIS = {"seed_sigma": 4.5, "grow_sigma": 1.5}  # as tuned on validation frames by benchmark.py
@@ -22,7 +23,7 @@ def shipped():
 @pytest.mark.parametrize("layout, seed", [("mixed", 900), ("banded", 901)])
 def test_shipped_model_meets_the_quality_bar(shipped, layout, seed):
     images, truth = simulate_dataset(16, seed, layout=layout, progress=False)
-    scores = scoring.score_labels(load_model.predict_classes(shipped, images), truth)
+    scores = scoring.score_labels(shipped.classes(images), truth)
     for name, floor in QUALITY_BAR.items():
         assert scores[name]["f1"] >= floor, (layout, name, scores[name])
     rule = scoring.score_labels(hysteresis_labels(images, **HYSTERESIS), truth)
@@ -45,7 +46,7 @@ def test_shipped_model_beats_photutils_on_a_held_out_cluster_population(shipped)
 
 
 def test_shipped_model_is_small_and_has_its_card(shipped):
-    assert load_model.DEFAULT_MODEL.stat().st_size < 15 * 2**20
+    assert paths.DEFAULT_MODEL.stat().st_size < 15 * 2**20
     assert shipped.card["normalisation"]["method"] == "robust-asinh"
     assert shipped.card["normalisation"]["matched_sigmas_px"] and shipped.card["decision"]["matched_threshold"]
     assert shipped.card["test"]["scores"]["cluster"]["f1"] > 0.85
@@ -53,5 +54,5 @@ def test_shipped_model_is_small_and_has_its_card(shipped):
 
 def test_predict_classes_keeps_any_frame_shape(shipped):
     frame = np.random.default_rng(0).normal(8800, 19, (37, 101)).astype(np.float32)
-    assert load_model.predict_classes(shipped, frame).shape == (37, 101)
-    assert load_model.predict_classes(shipped, np.stack([frame, frame])).shape == (2, 37, 101)
+    assert shipped.classes(frame).shape == (37, 101)
+    assert shipped.classes(np.stack([frame, frame])).shape == (2, 37, 101)

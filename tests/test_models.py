@@ -4,21 +4,24 @@ import numpy as np
 import pytest
 
 import models
-import normalisation
-from errors import UserInputError
+from ccdseg.core.errors import UserInputError
+from ccdseg.model import loss
+from ccdseg.measure import matched_filter
+from ccdseg.model import normalisation
+from ccdseg.model import unet
 
 
 def test_weighted_loss_matches_formula():
     weights = np.array([0.5, 1.0, 2.0, 4.0])
-    loss = models.weighted_categorical_crossentropy(weights)
+    loss_fn = loss.weighted_categorical_crossentropy(weights)
     y_true = np.eye(4, dtype=np.float32)[[0, 3, 2]][None]
     y_pred = np.array([[[0.7, 0.1, 0.1, 0.1], [0.2, 0.2, 0.2, 0.4], [0.25, 0.25, 0.25, 0.25]]], np.float32)
     expected = np.mean([-0.5 * np.log(0.7), -4.0 * np.log(0.4), -2.0 * np.log(0.25)])
-    assert float(loss(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
+    assert float(loss_fn(y_true, y_pred)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_saved_model_loads_without_custom_objects(tmp_path):
-    model = models.unet(depth=2, base_filters=4, weights=[1, 2, 3, 4], optimizer="adam")
+    model = unet.unet(depth=2, base_filters=4, weights=[1, 2, 3, 4], optimizer="adam")
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -28,7 +31,7 @@ def test_saved_model_loads_without_custom_objects(tmp_path):
 
 
 def test_any_size_multiple_of_two_to_the_depth_and_no_lambda_layers():
-    model = models.unet(depth=3, base_filters=4)
+    model = unet.unet(depth=3, base_filters=4)
     assert model.input_shape == (None, None, None, 1)
     out = model.predict(np.zeros((1, 40, 64, 1), np.float32), verbose=0)
     assert out.shape == (1, 40, 64, 4) and np.allclose(out.sum(-1), 1, atol=1e-5)
@@ -36,7 +39,7 @@ def test_any_size_multiple_of_two_to_the_depth_and_no_lambda_layers():
 
 
 def test_original_preset_has_the_original_architecture():
-    model = models.build_preset("original")
+    model = unet.build_preset("original")
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
              and not isinstance(layer, keras.layers.Conv2DTranspose)]
     filters = sorted({layer.filters for layer in convs} - {4})
@@ -45,7 +48,7 @@ def test_original_preset_has_the_original_architecture():
     assert any(isinstance(layer, keras.layers.Dropout) and layer.rate == pytest.approx(0.18) for layer in model.layers)
     assert type(model.optimizer).__name__ == "Adadelta"
     with pytest.raises(UserInputError):
-        models.build_preset("huge")
+        unet.build_preset("huge")
 
 
 def test_normalisation_ignores_pedestal_and_gain():
@@ -70,13 +73,13 @@ def test_normalisation_survives_nan_and_constant_frames():
 def test_matched_filter_is_unit_noise_and_lifts_a_faint_deposit():
     rng = np.random.default_rng(3)
     z = rng.normal(0.0, 1.0, (2, 128, 128)).astype(np.float32)
-    significance = normalisation.matched_filter(z, (0.7,))
+    significance = matched_filter.matched_filter(z, (0.7,))
     assert np.std(significance) == pytest.approx(1.0, abs=0.08)
     yy, xx = np.mgrid[:128, :128]
     deposit = np.exp(-((yy - 64) ** 2 + (xx - 64) ** 2) / (2 * 1.2**2))
     deposit *= 20.0 / deposit.sum()  # 20 noise sigmas in all, under 3 sigmas in its brightest pixel
     z[0] += deposit.astype(np.float32)
-    lifted = normalisation.matched_filter(z, (0.3, 0.7, 1.2))
+    lifted = matched_filter.matched_filter(z, (0.3, 0.7, 1.2))
     assert deposit.max() < 3 and lifted[0, 62:67, 62:67].max() > 3.5
 
 

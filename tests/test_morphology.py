@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from morphology import components, near, pixels, raster_numbers
+from ccdseg.core.morphology import components, near, pixels, raster_numbers
 
 
 def random_mask(seed: int, density: float, shape=(97, 131)) -> np.ndarray:

@@ -3,9 +3,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-import figures
-import safe_write
-from errors import UserInputError
+from ccdseg.core.errors import UserInputError
+from ccdseg.plots import labels
+from ccdseg.core import safe_write
 
 
 def test_interrupted_figure_leaves_no_png(tmp_path, monkeypatch):
@@ -18,7 +18,7 @@ def test_interrupted_figure_leaves_no_png(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fig, "savefig", half_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        figures.finish_figure(fig, tmp_path / "prediction_0004.png", show=False)
+        labels.finish_figure(fig, tmp_path / "prediction_0004.png", show=False)
     assert list(tmp_path.iterdir()) == []
 
 

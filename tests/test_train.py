@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import train
-import training_data
-from errors import UserInputError
+from ccdseg.core.errors import UserInputError
+from ccdseg.model import training_data
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_threshold_labels_option_and_bad_options(trained):
 
 
 def test_raw_adu_input_is_the_frame_as_it_is(trained, capsys):
-    from segmenter import Segmenter
+    from ccdseg.infer.segmenter import Segmenter
 
     workdir, _ = trained
     assert train.main(["--raw-adu", "--workdir", str(workdir), "--model-name", "raw", "--epochs", "1"]) == 1

@@ -1,0 +1,382 @@
+"""Speed measurements of the benchmark, side by side on this machine: labelling, simulation, training, inference.
+
+Threshold labelling vectorised vs. a per-pixel loop in the original's style
+(outputs asserted equal), simulated frames per second, training seconds per
+epoch per 100 frames of the `default` and `original` presets, inference MP/s
+of the tiled pipeline on a big frame with its peak resident memory, and the
+tiled pipeline's throughput relative to the bare model on whole tiles.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ccdseg.core import paths
+from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
+from ccdseg.infer.fits_run import segment_fits
+from ccdseg.infer.runtime import openvino_installed
+from ccdseg.model.normalisation import MATCHED_NORMALISATION, input_channels, normalise_frames
+from ccdseg.model.predict import PREDICT_BATCH_FRAMES
+from ccdseg.model.training import TrainingSettings
+from ccdseg.model.training_data import training_dataset
+from ccdseg.model.unet import build_preset
+from ccdseg.simulate import thresholds
+from ccdseg.simulate.cluster_library import load_cluster_library
+from ccdseg.simulate.datasets import simulate_dataset, simulate_frames
+from ccdseg.simulate.frame import simulate_frame
+from ccdseg.simulate.parameters import SimulationParameters
+from ccdseg.simulate.thresholds import get_mask
+
+# %% Defaults
+FRAME_SIZE_PX = 256
+TRAIN_PRESETS = ("default", "original")
+SPEED_SEED = 7
+FITS_REPEATS = 3  # frames in the timed load_model --fits run
+BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, PREDICT_BATCH_FRAMES at a time
+
+
+# %% Functions
+def get_mask_per_pixel(images: np.ndarray, params=None) -> np.ndarray:
+    """The threshold labels computed the original's way: a Python loop over every pixel.
+
+    Kept only as the reference for `labelling_speedup`; use `simulate.thresholds.get_mask`.
+    images (n, h, w) ADU -> one-hot (n, h, w, 4) float32, equal to `get_mask`.
+    """
+    params = params or SimulationParameters()
+    pedestal = np.float32(params.pedestal_adu)
+    sigma = np.float32(params.noise_sigma_adu)
+    tol = thresholds.BAND_SIGMA * sigma
+    glow_lo, glow_hi = params.glowing_adu
+    hot = params.hot_pixel_adu
+    cluster_min = np.float32(thresholds.CLUSTER_THRESHOLD_SIGMA) * sigma
+    masks = np.zeros(images.shape + (N_CLASSES,), dtype=np.float32)
+    for n in range(images.shape[0]):
+        for i in range(images.shape[1]):
+            for j in range(images.shape[2]):
+                excess = images[n, i, j] - pedestal
+                if abs(excess - hot) <= tol or (hot + glow_lo - tol <= excess <= hot + glow_hi + tol):
+                    masks[n, i, j, HOT_PIXEL] = 1
+                elif glow_lo - tol <= excess <= glow_hi + tol:
+                    masks[n, i, j, GLOWING] = 1
+                elif excess > 0 and excess >= cluster_min:
+                    masks[n, i, j, CLUSTER] = 1
+                else:
+                    masks[n, i, j, 0] = 1
+    return masks
+
+
+def _best_time(function, repeats: int = 5) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def measure_labelling(frames: int) -> dict:
+    """Seconds per 256 x 256 frame of `get_mask` and of the per-pixel loop, outputs asserted equal."""
+    images, _, _ = simulate_frames(frames, SPEED_SEED, "mixed", progress=False)
+    started = time.perf_counter()
+    looped = get_mask_per_pixel(images)
+    loop_s = time.perf_counter() - started
+    vectorised = get_mask(images)
+    if not np.array_equal(looped, vectorised):
+        raise AssertionError("the per-pixel loop and get_mask disagree")
+    vectorised_s = _best_time(lambda: get_mask(images))
+    return {
+        "frames": frames,
+        "loop_s_per_frame": loop_s / len(images),
+        "vectorised_s_per_frame": vectorised_s / len(images),
+        "labelling_speedup": loop_s / vectorised_s,
+        "outputs_equal": True,
+    }
+
+
+def measure_simulation(frames: int) -> dict:
+    """Simulated 256 x 256 `mixed` frames (with exact truth) per second."""
+    library = load_cluster_library()
+    seeds = np.random.SeedSequence(SPEED_SEED).spawn(frames)
+    started = time.perf_counter()
+    for child in seeds:
+        simulate_frame(np.random.default_rng(child), None, "mixed", (FRAME_SIZE_PX, FRAME_SIZE_PX), library)
+    seconds = time.perf_counter() - started
+    return {"frames": frames, "size_px": FRAME_SIZE_PX, "frames_per_s": frames / seconds}
+
+
+def measure_training(frames: int, epochs: int) -> dict:
+    """Training seconds per epoch per 100 frames (256 x 256) of each preset.
+
+    The frames go through train.py's input pipeline (`model.training_data.training_dataset`:
+    shuffle, turns, flips, batches of `TrainingSettings().batch_size`); validation is not
+    timed. One untimed warm-up epoch (graph building), then `epochs` timed ones.
+    """
+    import keras
+
+    batch_frames = TrainingSettings().batch_size
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    images, truth = simulate_dataset(frames, SPEED_SEED, "mixed", progress=False)
+    data = training_dataset(normalise_frames(images, MATCHED_NORMALISATION), truth, batch_frames, SPEED_SEED)
+    result = {}
+    for preset in TRAIN_PRESETS:
+        keras.utils.set_random_seed(SPEED_SEED)
+        model = build_preset(preset, channels=input_channels(MATCHED_NORMALISATION))
+        model.fit(data, epochs=1, verbose=0, shuffle=False)
+        timer = EpochTimer()
+        model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
+        per_epoch = float(np.mean(timer.seconds))
+        result[preset] = {
+            "s_per_epoch_per_100_frames": per_epoch * 100 / frames,
+            "frames": frames,
+            "timed_epochs": epochs,
+            "batch_size": batch_frames,
+            "parameters": int(model.count_params()),
+        }
+        print(f"speed: training {preset}: {result[preset]['s_per_epoch_per_100_frames']:.1f} s per epoch per 100 frames")
+        del model
+        keras.backend.clear_session()
+    return result
+
+
+def _vm_kib(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process; False where not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_during(function) -> tuple[float, float, float, str]:
+    """Run `function`; return (seconds, RSS before MiB, peak RSS MiB, how the peak was measured)."""
+    before = _vm_kib("VmRSS")
+    if _reset_peak_rss() and before is not None:
+        started = time.perf_counter()
+        function()
+        seconds = time.perf_counter() - started
+        return seconds, before / 1024, _vm_kib("VmHWM") / 1024, "VmHWM of /proc/self/status, reset just before the call"
+    started = time.perf_counter()
+    function()
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return seconds, float(before or 0) / 1024, peak, "getrusage ru_maxrss: peak of the whole process so far"
+
+
+def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
+    """Tiled-pipeline MP/s and peak RSS on one big simulated frame; bare-model MP/s on whole tiles.
+
+    The pipeline (`Segmenter.segment`: normalise the whole frame, cut
+    overlapping tiles, predict, keep tile centres) runs twice on the same
+    frame: the first call includes building the model's graph, the second is
+    the steady throughput. The bare model gets the already normalised frame
+    cut into non-overlapping tiles of `BARE_TILE_PX`, `PREDICT_BATCH_FRAMES` at a time,
+    through Keras's `predict_on_batch` (the model compiled as a graph).
+    """
+    size = size_px
+    image = simulate_frame(np.random.default_rng(SPEED_SEED), None, "mixed", (size, size)).image
+    started = time.perf_counter()
+    segmenter.segment(image)
+    first_s = time.perf_counter() - started
+    maps = []  # the Keras float32 class map: the reference the other runtimes are compared with
+    seconds, rss_before, rss_peak, how = peak_rss_during(lambda: maps.append(segmenter.segment(image)))
+
+    model = segmenter.model
+    tile = min(BARE_TILE_PX, size) // segmenter.multiple * segmenter.multiple
+    per_side = size // tile
+    normalised = segmenter.normalise(image)
+    channels = normalised.shape[-1]
+    tiles = normalised[: per_side * tile, : per_side * tile].reshape(per_side, tile, per_side, tile, channels)
+    tiles = tiles.transpose(0, 2, 1, 3, 4).reshape(-1, tile, tile, channels)[:bare_tiles]
+    model.predict_on_batch(tiles[:PREDICT_BATCH_FRAMES])  # warm-up
+
+    def bare():
+        for start in range(0, len(tiles), PREDICT_BATCH_FRAMES):
+            model.predict_on_batch(tiles[start : start + PREDICT_BATCH_FRAMES])
+
+    bare_s = _best_time(bare, repeats=3)
+    pipeline_mps = size * size / seconds / 1e6
+    bare_mps = len(tiles) * tile * tile / bare_s / 1e6
+    return {
+        "frame_px": [size, size],
+        "pipeline_first_call_s": first_s,
+        "pipeline_s": seconds,
+        "pipeline_mp_per_s": pipeline_mps,
+        "rss_before_mib": rss_before,
+        "peak_rss_mib": rss_peak,
+        "peak_rss_method": how,
+        "bare_tile_px": tile,
+        "bare_tiles": int(len(tiles)),
+        "bare_batch_size": PREDICT_BATCH_FRAMES,
+        "bare_mp_per_s": bare_mps,
+        "pipeline_over_bare": pipeline_mps / bare_mps,
+        "runtimes": measure_runtimes(segmenter, image, maps[0], pipeline_mps),
+        "fits_pipeline": measure_fits_pipeline(segmenter, image, maps[0], bare_mps),
+    }
+
+
+def measure_runtimes(segmenter, image: np.ndarray, reference: np.ndarray, keras_mps: float) -> dict:
+    """The tiled pipeline run by OpenVINO (float32 and bfloat16) on the same frame: MP/s and agreement with Keras.
+
+    Empty when OpenVINO is not installed. Agreement is the share of pixels
+    whose class equals `reference`, the Keras float32 pipeline's map.
+    """
+    if not openvino_installed():
+        return {}
+    result = {}
+    for precision in ("float32", "bfloat16"):
+        fast = segmenter.with_runtime("openvino").with_precision(precision)
+        fast.segment(image[:1024, :1024])
+        started = time.perf_counter()
+        classes = fast.segment(image)
+        mps = image.size / (time.perf_counter() - started) / 1e6
+        result[f"openvino {precision}"] = {"mp_per_s": mps, "over_keras": mps / keras_mps,
+                                           "agreement": float(np.mean(classes == reference))}
+        print(f"speed: openvino {precision}: {mps:.2f} MP/s ({mps / keras_mps:.2f} x Keras)")
+    return result
+
+
+def _child_peak_mib(argv: list[str]) -> tuple[float, float | None]:
+    """Run one of our scripts (argv[0], then its options) in a child Python; its wall seconds and peak RSS, MiB.
+
+    The peak is the child's own VmHWM, read as it exits (Linux; None
+    elsewhere): getrusage's figure for children would count the parent's
+    memory, which the child shares until it starts Python.
+    """
+    script = paths.REPO / argv[0]
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = {[str(script), *argv[1:]]!r}\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "finally:\n"
+        "    try:\n"
+        "        print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0], file=sys.stderr)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip().splitlines()[-1:]}")
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("VmHWM")]
+    return seconds, (int(peaks[-1]) / 1024 if peaks else None)
+
+
+def measure_fits_pipeline(segmenter, image: np.ndarray, reference: np.ndarray, bare_mps: float) -> dict:
+    """The whole per-frame work of `load_model.py --fits`, with its default runtime and precision, on `image`.
+
+    The frame is written `FITS_REPEATS` times to a folder of FITS files (and
+    once to another); then, start-up excluded (model loaded and compiled, and
+    the one-frame folder run first: the first frame of its size in a run also
+    prepares the runtime for its tile shape and grows the process's memory),
+    `fits_run.segment_fits` runs on the folder as `load_model.py --fits DIR`
+    does: read each file, segment it, write its class map, overview figure
+    and cluster catalogue (the next frame is segmented while one's outputs
+    are written), then the run's catalogue, ROOT file and summary plot. The
+    time per frame is the run's wall time over `FITS_REPEATS`. The first
+    frame's class map is compared with `reference`, the Keras float32
+    pipeline's. The command itself (`load_model.py --fits DIR`, start-up
+    included) then runs on the same folder in a child process, for its wall
+    time and peak resident memory (`_child_peak_mib`).
+    """
+    from astropy.io import fits
+
+    default = segmenter.with_runtime("auto").with_precision("auto")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for name in ("warm-up", "frames"):
+            (folder / name).mkdir()
+        fits.PrimaryHDU(image).writeto(folder / "warm-up" / "frame.fits")
+        for number in range(FITS_REPEATS):
+            fits.PrimaryHDU(image).writeto(folder / "frames" / f"frame{number}.fits")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            segment_fits(default, folder / "warm-up", folder / "warm-up-out", progress=False)
+            started = time.perf_counter()
+            failed = segment_fits(default, folder / "frames", folder / "timed", progress=False)
+            seconds = (time.perf_counter() - started) / FITS_REPEATS
+        if failed:
+            raise RuntimeError(f"{failed} of the benchmark's frames failed in load_model --fits")
+        classes = fits.getdata(folder / "timed" / "frame0_segmentation.fits")
+        command = ["load_model.py", "--fits", str(folder / "frames"), "--model", str(segmenter.path),
+                   "--output", str(folder / "command")]
+        command_s, peak_mib = _child_peak_mib(command)
+    mps = image.size / seconds / 1e6
+    result = {
+        "runtime": default.runtime,
+        "precision": default.precision,
+        "frames": FITS_REPEATS,
+        "seconds": seconds,
+        "mp_per_s": mps,
+        "over_bare": mps / bare_mps,
+        "agreement": float(np.mean(classes == reference)),
+        "command_frames": FITS_REPEATS,
+        "command_s": command_s,
+        "command_peak_rss_mib": peak_mib,
+    }
+    print(f"speed: load_model --fits per frame ({default.runtime} {default.precision}, {FITS_REPEATS} frames):"
+          f" {mps:.2f} MP/s, {result['over_bare']:.2f} x the bare Keras model; command on them {command_s:.1f} s,"
+          f" peak RSS {'not measured' if peak_mib is None else f'{peak_mib:,.0f} MiB'}")
+    return result
+
+
+def machine_info() -> dict:
+    """What the figures were measured on."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {
+        "cpu": cpu,
+        "cores_usable": cores,
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "gpus": gpus,
+        "description": f"{cores}-core CPU, " + (f"{len(gpus)} GPU" if gpus else "no GPU"),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }

@@ -1,0 +1,132 @@
+"""How the network's class probabilities become a class map: the decision rule written in a model's card.
+
+The network's most likely class is the start. Three rules then use what a
+network alone does poorly, each a setting of the card's `decision` (absent:
+the rule is off, so older models keep their plain argmax):
+
+* `glow_edge_max_px`: cluster specks of at most this many pixels touching
+  glowing pixels are noise on the edge of an amplifier-glow block;
+* `hot_halo_fraction`: a cluster whose pixels lie, at least this fraction
+  of them, next to hot pixels is the halo a hot segment leaves in the
+  matched-filter channel, not a deposit;
+* `matched_threshold`: the matched filter is the optimal detector of a faint
+  point deposit in white noise; a point whose matched-filter significance
+  reaches this many sigmas, away from defects (`matched_guard_px`) and from
+  the clusters already found, becomes a cluster, grown onto its neighbours
+  above `matched_grow_sigma` noise sigmas. This needs a model whose input
+  holds the matched-filter channel.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from ccdseg.core.morphology import components, near, pixels
+from ccdseg.measure.matched_filter import matched_clusters
+
+
+# %% Pixel decision (per tile)
+def decide_classes(probabilities: np.ndarray, decision: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids (..., h, w) uint8 from probabilities (..., h, w, N_CLASSES), and each pixel's fallback class.
+
+    The most likely class, except that a background pixel whose cluster
+    probability reaches `decision['cluster_probability']` is cluster. The
+    fallback (glowing or background, whichever is likelier) is what the
+    cleaning rules give back to a cluster they remove.
+    """
+    ids = np.argmax(probabilities, axis=-1).astype(np.uint8)
+    threshold = (decision or {}).get("cluster_probability")
+    if threshold is not None:
+        ids[(probabilities[..., CLUSTER] >= threshold) & (ids == BACKGROUND)] = CLUSTER
+    fallback = np.where(probabilities[..., GLOWING] > probabilities[..., BACKGROUND], np.uint8(GLOWING),
+                        np.uint8(BACKGROUND))
+    return ids, fallback
+
+
+# %% Frame rules (on whole frames, after tiling)
+def clean_clusters(
+    ids: np.ndarray, fallback: np.ndarray, glow_edge_max_px: int = 0, hot_halo_fraction: float | None = None
+) -> np.ndarray:
+    """Give cluster components their fallback class where a cleaning rule says they are not deposits, in place.
+
+    ids, fallback : (..., h, w) uint8. The clusters (8-connected) of each
+    frame are labelled once for both rules:
+
+    * specks of at most `glow_edge_max_px` pixels touching glowing pixels
+      (0: rule off);
+    * clusters lying along hot pixels, at least `hot_halo_fraction` of their
+      pixels next to one (None: rule off).
+
+    Returns `ids`.
+    """
+    frames = ids.reshape(-1, *ids.shape[-2:])
+    for frame, frame_fallback in zip(frames, fallback.reshape(frames.shape)):
+        cluster = frame == CLUSTER
+        count, labels = components(cluster)
+        if count < 2:
+            continue
+        rows, cols = pixels(cluster)
+        label_px = labels[rows, cols]
+        sizes = np.bincount(label_px, minlength=count)
+        removed = np.zeros(count, dtype=bool)
+        glowing = frame == GLOWING
+        if glow_edge_max_px >= 1 and glowing.any():
+            touching = np.bincount(labels[near(glowing, 1)], minlength=count) > 0
+            removed |= (sizes <= glow_edge_max_px) & touching
+        hot = frame == HOT_PIXEL
+        if hot_halo_fraction is not None and hot.any():
+            beside = np.bincount(labels[near(hot, 1)], minlength=count)
+            removed |= beside >= hot_halo_fraction * np.maximum(sizes, 1)
+        removed[0] = False
+        gone = removed[label_px]
+        frame[rows[gone], cols[gone]] = frame_fallback[rows[gone], cols[gone]]
+    return ids
+
+
+def add_matched_detections(
+    ids: np.ndarray, significance: np.ndarray, z: np.ndarray, threshold: float, guard_px: int, grow_sigma: float
+) -> np.ndarray:
+    """Make clusters of matched-filter detections the class map misses, in place.
+
+    ids : (..., h, w) class ids; significance, z : (..., h, w) matched-filter
+    significance and pixel value, both in noise sigmas. A detection is a
+    local maximum of `significance` at or above `threshold`, at least
+    `guard_px` from glowing and hot pixels and 2 px from clusters already
+    there; it is grown onto 8-connected pixels with z >= `grow_sigma`
+    (`measure.matched_filter.matched_clusters`, the matched-filter finder's own rule).
+    """
+    shape = (-1, *ids.shape[-2:])
+    frames = ids.reshape(shape)
+    blocked = np.stack([near((f == GLOWING) | (f == HOT_PIXEL), guard_px) | near(f == CLUSTER, 2) for f in frames])
+    found = matched_clusters(significance.reshape(shape), z.reshape(shape), blocked, threshold, grow_sigma)
+    frames[found] = CLUSTER
+    return ids
+
+
+def refine_classes(
+    ids: np.ndarray,
+    fallback: np.ndarray,
+    decision: dict,
+    significance: np.ndarray | None,
+    z: np.ndarray | None,
+    units: Callable[[float], float] | None = None,
+) -> np.ndarray:
+    """Apply the card's frame rules, in order: glow-edge specks, hot-pixel halos, matched-filter detections.
+
+    ids, fallback : (..., h, w) uint8 from `decide_classes` over whole
+    frames; significance, z : (..., h, w) in noise sigmas (None: the matched
+    rule is skipped), or both through one increasing function `units` (the
+    network input's stretch, `model.normalisation.stretch`): the matched rule only
+    compares them with its thresholds, so it compares with `units(threshold)`.
+    Returns `ids`, changed in place.
+    """
+    fraction = decision.get("hot_halo_fraction")
+    clean_clusters(ids, fallback, int(decision.get("glow_edge_max_px", 0)), None if fraction is None else float(fraction))
+    if decision.get("matched_threshold") is not None and significance is not None:
+        units = units or float
+        add_matched_detections(ids, significance, z, float(units(decision["matched_threshold"])),
+                               int(decision.get("matched_guard_px", 3)),
+                               float(units(decision.get("matched_grow_sigma", 1.5))))
+    return ids

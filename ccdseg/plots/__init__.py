@@ -1,0 +1,1 @@
+"""Figures: every plot takes arrays and imports only `core`."""

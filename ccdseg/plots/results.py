@@ -1,0 +1,159 @@
+"""Plots of results: learning curves, confusion matrix, efficiency against charge, pixel histograms, spectra.
+
+Every function takes plain arrays and numbers (what the evaluation computed)
+and saves a PNG through `labels.finish_figure`.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ccdseg.core.classes import CLASS_COLOURS, CLASS_NAMES, N_CLASSES
+from ccdseg.core.safe_write import write_atomically
+from ccdseg.plots.labels import finish_figure
+
+
+# %% Plots of results
+def plot_learning_curves(log_path: Path, path: Path, show: bool = True) -> None:
+    """Loss, accuracy and per-class validation F1 per epoch, from the CSV log."""
+    import matplotlib.pyplot as plt
+
+    with open(log_path) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        if key in rows[0]:
+            axes[0].plot(epochs, [float(r[key]) for r in rows], style, label=key)
+    for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
+        if key in rows[0]:
+            axes[1].plot(epochs, [float(r[key]) for r in rows], style, label=key)
+    for cid, name in enumerate(CLASS_NAMES):
+        key = f"val_f1_{name.replace(' ', '_')}"
+        if key in rows[0]:
+            colour = np.clip(CLASS_COLOURS[cid], 0, 0.85)
+            axes[2].plot(epochs, [float(r[key]) for r in rows], color=colour, label=name)
+    for ax, title in zip(axes, ("loss", "accuracy", "validation F1")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend()
+    axes[0].set_yscale("log")
+    finish_figure(fig, path, show)
+
+
+def plot_confusion(matrix: np.ndarray, path: Path, show: bool = True) -> None:
+    """Row-normalised confusion matrix (truth rows, prediction columns) with counts."""
+    import matplotlib.pyplot as plt
+
+    fraction = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    shown = ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, f"{fraction[i, j]:.3f}\n{value}", ha="center", va="center",
+                color="white" if fraction[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(N_CLASSES), CLASS_NAMES, rotation=30)
+    ax.set_yticks(range(N_CLASSES), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("truth")
+    fig.colorbar(shown, ax=ax)
+    finish_figure(fig, path, show)
+
+
+def plot_efficiency(clusters: dict, intervals: dict, target: float, path: Path, title: str = "") -> None:
+    """Cluster detection efficiency vs. deposited charge, one line per method, saved as PNG.
+
+    clusters : the benchmark's cluster summary ({'methods': name -> {'bins': [...]}});
+    intervals : name -> (low, high), the efficiency interval of each bin holding true clusters;
+    target : the efficiency drawn as a dotted line.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for name, summary in clusters["methods"].items():
+        rows = [b for b in summary["bins"] if b["true"]]
+        centres = np.array([math.sqrt(b["low_adu"] * b["high_adu"]) for b in rows])
+        eff = np.array([b["efficiency"] for b in rows])
+        low, high = intervals[name]
+        ax.errorbar(centres, eff, yerr=[eff - low, high - eff], marker="o", markersize=4, capsize=2, label=name)
+    ax.axhline(target, color="grey", linestyle=":", label=f"{target:.0%}")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.04)
+    ax.set_xlabel("deposited cluster charge (ADU)")
+    ax.set_ylabel("detection efficiency (68 % interval)")
+    ax.set_title(title or "true clusters found (8-connected components)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    finish_figure(fig, path, show=False)
+
+
+def plot_injection(results: dict[str, dict], path: str | Path) -> None:
+    """Efficiency against injected charge (log x), one line per method with 68 % intervals, as PNG."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, result in results.items():
+        charge = np.asarray(result["charges_adu"])
+        efficiency = np.asarray(result["efficiency"])
+        errors = np.vstack([efficiency - np.asarray(result["efficiency_low"]), np.asarray(result["efficiency_high"]) - efficiency])
+        label = f"{method} ({result['fakes_per_frame']:.2f} fakes / blank frame)"
+        ax.errorbar(charge, efficiency, yerr=np.clip(errors, 0, None), marker="o", capsize=3, label=label)
+    ax.set_xscale("log")
+    charges = sorted({q for result in results.values() for q in result["charges_adu"]})
+    ax.set_xticks(charges, [f"{q:g}" for q in charges])
+    ax.minorticks_off()
+    ax.set_xlabel("injected charge (ADU)")
+    ax.set_ylabel("detection efficiency")
+    ax.set_ylim(-0.03, 1.05)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    finish_figure(fig, path, show=False)
+
+
+def plot_pixel_histogram(
+    image: np.ndarray, truth: np.ndarray, pedestal_adu: float, path: str | Path | None = None, show: bool = True
+) -> None:
+    """Histogram of pixel values (h, w) ADU above pedestal per truth class (log counts), saved as PNG."""
+    import matplotlib.pyplot as plt
+
+    excess = image - pedestal_adu
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.linspace(excess.min(), excess.max(), 200)
+    for cid, name in enumerate(CLASS_NAMES):
+        values = excess[truth == cid]
+        if values.size:
+            ax.hist(values, bins=bins, histtype="step", color=np.clip(CLASS_COLOURS[cid], 0, 0.9), label=name, log=True)
+    ax.set_xlabel("pixel value above pedestal (ADU)")
+    ax.set_ylabel("pixels")
+    ax.legend()
+    finish_figure(fig, path, show)
+
+
+def plot_summary(charge_adu: np.ndarray, n_pixels: np.ndarray, path: str | Path) -> Path:
+    """Save a PNG with the charge spectrum (log-spaced bins of charge_adu) and the cluster sizes (n_pixels).
+
+    charge_adu, n_pixels : (n,) a catalogue's columns of the same names.
+    """
+    import matplotlib.pyplot as plt
+
+    charge = np.asarray(charge_adu, dtype=np.float64)
+    charge = charge[np.isfinite(charge) & (charge > 0)]
+    sizes = np.asarray(n_pixels, dtype=np.int64)
+    fig, (ax_charge, ax_size) = plt.subplots(1, 2, figsize=(10, 4))
+    if charge.size:
+        low, high = charge.min(), charge.max()
+        ax_charge.hist(charge, bins=np.geomspace(low, max(high, 1.01 * low), 31), histtype="step")
+    ax_charge.set(xscale="log", xlabel="cluster charge (ADU above pedestal)", ylabel="clusters",
+                  title=f"charge spectrum ({charge.size} clusters with charge > 0)")
+    if sizes.size:
+        ax_size.hist(sizes, bins=np.unique(np.geomspace(1, sizes.max() + 1, 31).astype(int)), histtype="step")
+    ax_size.set(xscale="log", yscale="log", xlabel="cluster size (pixels)", ylabel="clusters",
+                title=f"cluster sizes ({sizes.size} clusters)")
+    try:
+        return write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"), force=True)
+    finally:
+        plt.close(fig)
