@@ -351,3 +351,30 @@ def write_segmentation_fits(
     header = segmentation_header(frame, class_map, notes)
     hdu = fits.PrimaryHDU(data=class_map, header=header)
     return write_atomically(path, lambda tmp: hdu.writeto(tmp, output_verify="silentfix+ignore", checksum=True), force)
+
+
+def write_image_extensions(
+    path: str | Path, extensions: list[tuple[str, np.ndarray, dict]], primary_cards: dict, force: bool = False,
+    compress: bool = True,
+) -> Path:
+    """Write a multi-extension FITS file laid out as the experiments' are, atomically.
+
+    extensions : (EXTNAME, data (h, w), header cards {keyword: (value, comment)}) per image HDU, in order;
+    primary_cards : cards of the primary HDU, which holds no data (the readout configuration).
+    With `compress`, each image HDU is tile-compressed (RICE; float data
+    quantised as fpack does, integers lossless), as `.fz` files are.
+    """
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    for key, card in primary_cards.items():
+        primary.header[key] = card
+    hdus = [primary]
+    for name, data, cards in extensions:
+        header = fits.Header()
+        for key, card in cards.items():
+            header[key] = card
+        kind = fits.CompImageHDU if compress else fits.ImageHDU
+        hdus.append(kind(data=np.ascontiguousarray(data), header=header, name=name))
+    hdul = fits.HDUList(hdus)
+    return write_atomically(path, lambda tmp: hdul.writeto(tmp, output_verify="silentfix+ignore"), force)

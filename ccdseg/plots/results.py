@@ -115,21 +115,41 @@ def plot_injection(results: dict[str, dict], path: str | Path) -> None:
 
 
 def plot_pixel_histogram(
-    image: np.ndarray, truth: np.ndarray, pedestal_adu: float, path: str | Path | None = None, show: bool = True
+    image: np.ndarray,
+    truth: np.ndarray,
+    pedestal_adu: float | np.ndarray,
+    path: str | Path | None = None,
+    show: bool = True,
+    gain_adu_per_electron: float | None = None,
 ) -> None:
-    """Histogram of pixel values (h, w) ADU above pedestal per truth class (log counts), saved as PNG."""
+    """Histogram of pixel values (h, w) above pedestal per truth class (log counts), saved as PNG.
+
+    pedestal_adu : one value, or (h,) per row. With `gain_adu_per_electron`
+    the values are in electrons, binned finely from -1 to 12 electrons so
+    that the 0, 1, 2, ... electron peaks of a skipper CCD stand apart
+    (brighter pixels are counted in the legend); otherwise in ADU over the
+    whole range.
+    """
     import matplotlib.pyplot as plt
 
-    excess = image - pedestal_adu
+    pedestal = np.asarray(pedestal_adu, dtype=np.float64)
+    excess = np.asarray(image, dtype=np.float64) - (pedestal[:, None] if pedestal.ndim == 1 else pedestal)
+    unit = "ADU"
+    if gain_adu_per_electron:
+        excess, unit = excess / gain_adu_per_electron, "electrons"
+        bins = np.arange(-1.0, 12.0 + 1e-9, 0.04)
+    else:
+        bins = np.linspace(np.nanmin(excess), np.nanmax(excess), 200)
     fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.linspace(excess.min(), excess.max(), 200)
     for cid, name in enumerate(CLASS_NAMES):
         values = excess[truth == cid]
         if values.size:
-            ax.hist(values, bins=bins, histtype="step", color=np.clip(CLASS_COLOURS[cid], 0, 0.9), label=name, log=True)
-    ax.set_xlabel("pixel value above pedestal (ADU)")
+            beyond = int(np.count_nonzero(values > bins[-1]))
+            label = f"{name} ({beyond:,} px above {bins[-1]:.0f})" if gain_adu_per_electron and beyond else name
+            ax.hist(values, bins=bins, histtype="step", color=np.clip(CLASS_COLOURS[cid], 0, 0.9), label=label, log=True)
+    ax.set_xlabel(f"pixel value above pedestal ({unit})")
     ax.set_ylabel("pixels")
-    ax.legend()
+    ax.legend(fontsize=8)
     finish_figure(fig, path, show)
 
 

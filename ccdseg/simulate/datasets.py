@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from ccdseg.core.checks import MIN_FRAME_PX
 from ccdseg.core.errors import UserInputError
 from ccdseg.simulate.cluster_library import load_cluster_library
 from ccdseg.simulate.frame import simulate_frame
-from ccdseg.simulate.parameters import SimulationParameters, random_parameters
+from ccdseg.simulate.detector import PRESETS, REGIMES, Detector, draw_physics
+from ccdseg.simulate.parameters import SimulationParameters
+from ccdseg.simulate.skipper import simulate_skipper_frame
 
 # %% Defaults
 FRAME_SIZE_PX = (256, 256)
@@ -28,33 +32,49 @@ def simulate_frames(
     seed: int,
     layout: str = "mixed",
     size: tuple[int, int] = FRAME_SIZE_PX,
-    params: SimulationParameters | None = None,
+    params: SimulationParameters | Detector | None = None,
     vary_physics: bool = False,
     progress: bool = True,
     library: list[np.ndarray] | None = None,
-    draw_params: Callable[[np.random.Generator], SimulationParameters] | None = None,
+    draw_params: Callable[[np.random.Generator], SimulationParameters | Detector] | None = None,
+    detector: str = "damic-2020",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate `count` frames: the one simulation loop of the project.
 
     Returns images (n, h, w) float32 ADU, truth (n, h, w) uint8 class ids and
     the deposited cluster charge (n, h, w) float32 ADU. Frame i uses its own
-    generator spawned from `seed`, so it does not depend on `count`. With
-    `vary_physics` each frame draws its own pedestal, noise, gain and
-    intensities (`parameters.random_parameters`), for training robust
-    models; `draw_params` replaces that draw (held-out physics);
-    `library` replaces `Cluster.pkl` (held-out cluster populations).
+    generator spawned from `seed`, so it does not depend on `count`.
+
+    detector : the kind of frame, a key of `detector.PRESETS` ('damic-2020',
+        the original's CCD frames, or 'damic-m', skipper-CCD amplifier
+        frames), or 'both' (with `vary_physics`: each frame draws its regime).
+    params : the physics of every frame (default: the detector's preset).
+    vary_physics : each frame draws its own physics from the detector's
+        range (`detector.draw_physics`), for training robust models;
+        `draw_params` replaces that draw (held-out physics).
+    library : replaces `Cluster.pkl` for frames of the 2020 kind (held-out
+        cluster populations); `layout` ('banded') applies to them only.
     """
     check_request(count, seed, size)
+    if detector not in REGIMES:
+        raise UserInputError(f"detector {detector!r} is not one of {', '.join(REGIMES)}")
+    if detector == "both" and not vary_physics and draw_params is None and params is None:
+        raise UserInputError("frames of both detectors need --vary-physics (each frame draws its regime)")
     library = library if library is not None else load_cluster_library()
-    draw_params = draw_params or (random_parameters if vary_physics else None)
+    if draw_params is None and vary_physics:
+        draw_params = partial(draw_physics, detector)
+    fixed = params if params is not None else PRESETS.get(detector)
     images = np.empty((count, *size), dtype=np.float32)
     truth = np.empty((count, *size), dtype=np.uint8)
     cluster_adu = np.empty((count, *size), dtype=np.float32)
     seeds = np.random.SeedSequence(seed).spawn(count)
     for i in tqdm(range(count), desc="simulating", unit="frame", disable=not progress, leave=False):
         rng = np.random.default_rng(seeds[i])
-        frame_params = draw_params(rng) if draw_params is not None else params
-        frame = simulate_frame(rng, frame_params, layout, size, library)
+        physics = draw_params(rng) if draw_params is not None else fixed
+        if isinstance(physics, Detector):
+            frame = simulate_skipper_frame(rng, physics, size)
+        else:
+            frame = simulate_frame(rng, physics, layout, size, library)
         images[i], truth[i], cluster_adu[i] = frame.image, frame.truth, frame.cluster_adu
     return images, truth, cluster_adu
 
@@ -80,8 +100,9 @@ def check_request(count: int, seed: int, size: tuple[int, int]) -> None:
         raise UserInputError(f"--count must be at least 1, not {count}")
     if seed < 0:
         raise UserInputError(f"--seed must be 0 or more, not {seed}")
-    if len(size) != 2 or min(size) < 1:
-        raise UserInputError(f"--size must be two positive numbers of pixels, not {' '.join(map(str, size))}")
+    if len(size) != 2 or min(size) < MIN_FRAME_PX:
+        raise UserInputError(f"--size must be two numbers of at least {MIN_FRAME_PX} px (the smallest frame every"
+                             f" script accepts), not {' '.join(map(str, size))}")
     height, width = size
     needed = count * height * width * 9 + height * width * WORK_BYTES_PER_PX
     available = available_memory_bytes()
@@ -97,10 +118,11 @@ def simulate_dataset(
     seed: int,
     layout: str = "mixed",
     size: tuple[int, int] = FRAME_SIZE_PX,
-    params: SimulationParameters | None = None,
+    params: SimulationParameters | Detector | None = None,
     vary_physics: bool = False,
     progress: bool = True,
+    detector: str = "damic-2020",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate `count` frames: images (n, h, w) float32 ADU and truth (n, h, w) uint8 (`simulate_frames`)."""
-    images, truth, _ = simulate_frames(count, seed, layout, size, params, vary_physics, progress)
+    images, truth, _ = simulate_frames(count, seed, layout, size, params, vary_physics, progress, detector=detector)
     return images, truth
