@@ -106,6 +106,7 @@ def train(settings: TrainingSettings | None = None, *, workdir: Path | None = No
 # %% Command line
 def main(argv: list[str] | None = None) -> int:
     """Train a model from the command line (or top to bottom in Spyder)."""
+    library_defaults = TrainingSettings()  # the loss weights' defaults, as they are now
     parser = argparse.ArgumentParser(description="Train the CCD segmentation U-Net.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default=PRESET, choices=sorted(PRESETS), help="network and loss settings")
@@ -122,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="the optimiser's default if none")
     parser.add_argument("--workdir", type=Path, default=repo_paths.REPO, help="where Images/ and Models/ live")
     parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (MirroredStrategy)")
-    parser.add_argument("--overlap-weight", type=float, default=TrainingSettings.overlap_weight,
+    parser.add_argument("--overlap-weight", type=float, default=library_defaults.overlap_weight,
                         help="loss weight of cluster pixels on glowing regions (1: none)")
-    parser.add_argument("--small-cluster-weight", type=float, default=TrainingSettings.small_cluster_weight,
+    parser.add_argument("--small-cluster-weight", type=float, default=library_defaults.small_cluster_weight,
                         help="loss weight of pixels of clusters of at most 6 px, the faint signal (1: none)")
     parser.add_argument("--weighting", choices=("inverse", "sqrt", "none"), default=None,
                         help="class weights of the loss (default: the preset's: original inverse, default none)")

@@ -26,8 +26,8 @@ from ccdseg.core import paths
 from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
 from ccdseg.infer.fits_run import segment_fits
 from ccdseg.infer.runtime import openvino_installed
+from ccdseg.model import predict
 from ccdseg.model.normalisation import MATCHED_NORMALISATION, input_channels, normalise_frames
-from ccdseg.model.predict import PREDICT_BATCH_FRAMES
 from ccdseg.model.training import TrainingSettings
 from ccdseg.model.training_data import training_dataset
 from ccdseg.model.unet import build_preset
@@ -43,7 +43,7 @@ FRAME_SIZE_PX = 256
 TRAIN_PRESETS = ("default", "original")
 SPEED_SEED = 7
 FITS_REPEATS = 3  # frames in the timed load_model --fits run
-BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, PREDICT_BATCH_FRAMES at a time
+BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, `predict.PREDICT_BATCH_FRAMES` at a time
 
 
 # %% Functions
@@ -199,7 +199,7 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     overlapping tiles, predict, keep tile centres) runs twice on the same
     frame: the first call includes building the model's graph, the second is
     the steady throughput. The bare model gets the already normalised frame
-    cut into non-overlapping tiles of `BARE_TILE_PX`, `PREDICT_BATCH_FRAMES` at a time,
+    cut into non-overlapping tiles of `BARE_TILE_PX`, `predict.PREDICT_BATCH_FRAMES` at a time,
     through Keras's `predict_on_batch` (the model compiled as a graph).
     """
     size = size_px
@@ -217,11 +217,12 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     channels = normalised.shape[-1]
     tiles = normalised[: per_side * tile, : per_side * tile].reshape(per_side, tile, per_side, tile, channels)
     tiles = tiles.transpose(0, 2, 1, 3, 4).reshape(-1, tile, tile, channels)[:bare_tiles]
-    model.predict_on_batch(tiles[:PREDICT_BATCH_FRAMES])  # warm-up
+    batch_frames = predict.PREDICT_BATCH_FRAMES
+    model.predict_on_batch(tiles[:batch_frames])  # warm-up
 
     def bare():
-        for start in range(0, len(tiles), PREDICT_BATCH_FRAMES):
-            model.predict_on_batch(tiles[start : start + PREDICT_BATCH_FRAMES])
+        for start in range(0, len(tiles), batch_frames):
+            model.predict_on_batch(tiles[start : start + batch_frames])
 
     bare_s = _best_time(bare, repeats=3)
     pipeline_mps = size * size / seconds / 1e6
@@ -236,7 +237,7 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
         "peak_rss_method": how,
         "bare_tile_px": tile,
         "bare_tiles": int(len(tiles)),
-        "bare_batch_size": PREDICT_BATCH_FRAMES,
+        "bare_batch_size": batch_frames,
         "bare_mp_per_s": bare_mps,
         "pipeline_over_bare": pipeline_mps / bare_mps,
         "runtimes": measure_runtimes(segmenter, image, maps[0], pipeline_mps),

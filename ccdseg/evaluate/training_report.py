@@ -10,9 +10,9 @@ from ccdseg.core.classes import CLASS_NAMES, to_one_hot
 from ccdseg.core.safe_write import save_text
 from ccdseg.core.scoring import classification_report, score_labels
 from ccdseg.infer.segmenter import Segmenter
+from ccdseg.model import unet
 from ccdseg.model.training import TrainingData, TrainingSettings
 from ccdseg.model.training_outputs import RunPaths, draw_run_figures
-from ccdseg.model.unet import PRESETS
 
 
 # %% Functions
@@ -24,7 +24,8 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
     """
     import tensorflow as tf
 
-    segmenter = Segmenter(model, {"depth": PRESETS[settings.preset]["depth"], "decision": settings.decision,
+    preset = unet.PRESETS[settings.preset]
+    segmenter = Segmenter(model, {"depth": preset["depth"], "decision": settings.decision,
                                   "normalisation": settings.normalisation})
     prediction = segmenter.classes_of_normalised(data.test_normalised)
     scores = score_labels(prediction, data.test_truth)
@@ -35,13 +36,13 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
     card = {
         "name": settings.model_name,
         "preset": settings.preset,
-        "architecture": dict(PRESETS[settings.preset]),
-        "depth": PRESETS[settings.preset]["depth"],
+        "architecture": dict(preset),
+        "depth": preset["depth"],
         "normalisation": settings.normalisation,
         "decision": settings.decision,
         "class_names": list(CLASS_NAMES),
         "class_weights": [float(w) for w in record["weights"]],
-        "weighting": settings.weighting or PRESETS[settings.preset]["weighting"],
+        "weighting": settings.weighting or preset["weighting"],
         "labels": settings.labels,
         "augment": settings.augment,
         "overlap_weight": settings.overlap_weight,

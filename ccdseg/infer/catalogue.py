@@ -69,6 +69,57 @@ def _weighted_moments(labels_px, weight_px, coord_px, offset_px, n) -> tuple[np.
     return mean + offset_px, sigma
 
 
+def _measure_clusters(label_px, row_px, col_px, value_px, pedestal_adu: float, n: int) -> dict[str, np.ndarray]:
+    """Place, size, charge, peak and spread of clusters 1..n from the lists of their pixels.
+
+    label_px, row_px, col_px, value_px : (k,) each cluster pixel's cluster
+    number (1..n), row, column and ADU (NaN where masked: 0 charge, left out
+    of the peak); pedestal_adu : subtracted from every pixel. Returns (n,)
+    arrays named as the catalogue's columns, in the frame's own 0-based
+    coordinates.
+    """
+    masked_px = np.isnan(value_px)
+    charge_px = np.nan_to_num(value_px - pedestal_adu, nan=0.0)
+    n_pixels = np.bincount(label_px, minlength=n + 1)[1:]
+    grouped = np.argsort(label_px, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(n_pixels)[:-1]))
+    x_min, x_max = np.minimum.reduceat(col_px[grouped], starts), np.maximum.reduceat(col_px[grouped], starts)
+    y_min, y_max = row_px[grouped][starts], np.maximum.reduceat(row_px[grouped], starts)
+    peak = np.maximum.reduceat(np.where(masked_px, -np.inf, charge_px)[grouped], starts)
+    weight_px = np.clip(charge_px, 0.0, None)
+    x, sigma_x = _weighted_moments(label_px, weight_px, col_px, x_min, n)
+    y, sigma_y = _weighted_moments(label_px, weight_px, row_px, y_min, n)
+    return {
+        "x": x,
+        "y": y,
+        "x_min": x_min,
+        "x_max": x_max,
+        "y_min": y_min,
+        "y_max": y_max,
+        "n_pixels": n_pixels,
+        "charge_adu": np.bincount(label_px, weights=charge_px, minlength=n + 1)[1:],
+        "peak_adu": np.where(np.isfinite(peak), peak, np.nan).astype(np.float64),
+        "sigma_x": sigma_x,
+        "sigma_y": sigma_y,
+    }
+
+
+def _touch_flags(image, class_map, labels, number, measured) -> dict[str, np.ndarray]:
+    """The catalogue's flags: what each cluster's 8-neighbourhood touches, and whether it lies on the frame's edge.
+
+    labels : (h, w) component labels; number : (count,) each label's cluster
+    number; measured : `_measure_clusters`' bounding boxes, in the frame's own coordinates.
+    """
+    height, width = image.shape
+    return {
+        "touches_glowing": _touches(class_map == GLOWING, labels, number),
+        "touches_hot_pixel": _touches(class_map == HOT_PIXEL, labels, number),
+        "touches_masked": _touches(np.isnan(image), labels, number),
+        "touches_edge": (measured["x_min"] == 0) | (measured["y_min"] == 0) | (measured["x_max"] == width - 1)
+        | (measured["y_max"] == height - 1),
+    }
+
+
 def cluster_catalogue(
     image: np.ndarray,
     class_map: np.ndarray,
@@ -97,7 +148,6 @@ def cluster_catalogue(
     cluster without positive charge gets its unweighted centroid and spread.
     """
     image, class_map = _check_inputs(image, class_map)
-    height, width = image.shape
     cluster = class_map == CLUSTER
     count, labels = components(cluster)
     n = count - 1
@@ -108,37 +158,23 @@ def cluster_catalogue(
     row_px, col_px = pixels(cluster)
     label_px = labels[row_px, col_px]
     number = raster_numbers(label_px, count)  # clusters numbered in raster order of first pixel
-    label_px = number[label_px]
     value_px = image[row_px, col_px].astype(np.float64)
-    masked_px = np.isnan(value_px)
-    charge_px = np.nan_to_num(value_px - float(pedestal_adu), nan=0.0)
-    n_pixels = np.bincount(label_px, minlength=count)[1:]
-    grouped = np.argsort(label_px, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(n_pixels)[:-1]))
-    x_min, x_max = np.minimum.reduceat(col_px[grouped], starts), np.maximum.reduceat(col_px[grouped], starts)
-    y_min, y_max = row_px[grouped][starts], np.maximum.reduceat(row_px[grouped], starts)
-    peak = np.maximum.reduceat(np.where(masked_px, -np.inf, charge_px)[grouped], starts)
-    weight_px = np.clip(charge_px, 0.0, None)
-    x, sigma_x = _weighted_moments(label_px, weight_px, col_px, x_min, n)
-    y, sigma_y = _weighted_moments(label_px, weight_px, row_px, y_min, n)
-    index = np.arange(1, n + 1)
+    measured = _measure_clusters(number[label_px], row_px, col_px, value_px, float(pedestal_adu), n)
     row0, col0 = (int(v) for v in origin)
     return {
         "frame": np.full(n, frame_name, dtype=f"<U{max(len(frame_name), 1)}"),
-        "cluster_id": index.astype(np.int64),
-        "x": x + col0,
-        "y": y + row0,
-        "x_min": x_min + col0,
-        "x_max": x_max + col0,
-        "y_min": y_min + row0,
-        "y_max": y_max + row0,
-        "n_pixels": n_pixels,
-        "charge_adu": np.bincount(label_px, weights=charge_px, minlength=n + 1)[1:],
-        "peak_adu": np.where(np.isfinite(peak), peak, np.nan).astype(np.float64),
-        "sigma_x": sigma_x,
-        "sigma_y": sigma_y,
-        "touches_glowing": _touches(class_map == GLOWING, labels, number),
-        "touches_hot_pixel": _touches(class_map == HOT_PIXEL, labels, number),
-        "touches_masked": _touches(np.isnan(image), labels, number),
-        "touches_edge": (x_min == 0) | (y_min == 0) | (x_max == width - 1) | (y_max == height - 1),
+        "cluster_id": np.arange(1, n + 1).astype(np.int64),
+        "x": measured["x"] + col0,
+        "y": measured["y"] + row0,
+        "x_min": measured["x_min"] + col0,
+        "x_max": measured["x_max"] + col0,
+        "y_min": measured["y_min"] + row0,
+        "y_max": measured["y_max"] + row0,
+        "n_pixels": measured["n_pixels"],
+        "charge_adu": measured["charge_adu"],
+        "peak_adu": measured["peak_adu"],
+        "sigma_x": measured["sigma_x"],
+        "sigma_y": measured["sigma_y"],
+        **_touch_flags(image, class_map, labels, number, measured),
     }
+

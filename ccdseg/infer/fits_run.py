@@ -20,10 +20,10 @@ from ccdseg.core.classes import CLASS_NAMES, class_id, format_percentages, get_p
 from ccdseg.core.concurrency import one_ahead
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.safe_write import save_text
+from ccdseg.infer import tiling
 from ccdseg.infer.catalogue import cluster_catalogue
 from ccdseg.infer.object_search import check_one_object, format_sections
-from ccdseg.infer.segmenter import TILE_BATCH_TILES, Segmenter
-from ccdseg.infer.tiling import MARGIN_PX, TILE_SIZE_PX
+from ccdseg.infer.segmenter import Segmenter
 from ccdseg.io.catalogue import concatenate, read_catalogue_fits, write_catalogue_fits, write_catalogue_root
 from ccdseg.io.fits import (
     FitsFrame,
@@ -136,9 +136,9 @@ def segment_plane(
     plane: int | None = None,
     region: str | None = None,
     force: bool = False,
-    tile_px: int = TILE_SIZE_PX,
-    margin_px: int = MARGIN_PX,
-    batch_size: int = TILE_BATCH_TILES,
+    tile_px: int | None = None,
+    margin_px: int | None = None,
+    batch_size: int | None = None,
     progress: bool = True,
 ) -> SegmentedFrame:
     """Read one FITS image plane and segment it: the first half of a frame's work (`write_outputs` the second).
@@ -147,8 +147,12 @@ def segment_plane(
     outputs (`write_outputs`) are all there and readable is found done (its
     catalogue read back), a frame with some of them is done again; `force`
     redoes every frame. Raises `UserInputError` naming the file. The two
-    halves can run for two frames at once (`run_frames`).
+    halves can run for two frames at once (`run_frames`). `tile_px`,
+    `margin_px`, `batch_size`: see `Segmenter.segment_normalised` (None: the
+    defaults of `tiling` and `segmenter` as they are when called).
     """
+    tile_px = tiling.TILE_SIZE_PX if tile_px is None else tile_px
+    margin_px = tiling.MARGIN_PX if margin_px is None else margin_px
     segmented = SegmentedFrame(path, output, output_stem(path, hdu, plane))
     if not force:
         segmented.done = completed_frame(segmented.segmentation_path, segmented.overview_path, segmented.clusters_path)

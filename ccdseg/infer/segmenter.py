@@ -24,6 +24,7 @@ from ccdseg.core import paths
 from ccdseg.core.classes import BACKGROUND
 from ccdseg.core.concurrency import one_ahead
 from ccdseg.core.errors import UserInputError
+from ccdseg.infer import tiling
 from ccdseg.infer.decision import decide_classes, refine_classes
 from ccdseg.infer.runtime import (
     PRECISIONS,
@@ -33,12 +34,12 @@ from ccdseg.infer.runtime import (
     native_bfloat16,
     openvino_installed,
 )
-from ccdseg.infer.tiling import MARGIN_PX, TILE_SIZE_PX, iter_section_batches, paste_section, plan_sections
+from ccdseg.infer.tiling import iter_section_batches, paste_section, plan_sections
 from ccdseg.model.card import read_card
 from ccdseg.model.normalisation import NORMALISATION, input_channels, normalise_frames, stretch
-from ccdseg.model.predict import PREDICT_BATCH_FRAMES, pooling_depth, predict_normalised
+from ccdseg.model.predict import pooling_depth, predict_normalised
 
-# %% Defaults
+# %% Defaults (read when a frame is segmented; tile sizes are `tiling`'s, whole-frame batches `model.predict`'s)
 TILE_BATCH_TILES = 1  # tiles of a big frame per model call
 
 
@@ -177,26 +178,30 @@ class Segmenter:
         """Frames (h, w) or (n, h, w) ADU normalised as the model was trained: (..., h, w, channels)."""
         return normalise_frames(frames, self.card.get("normalisation"))
 
-    def predict(self, frames: np.ndarray, batch_size: int = PREDICT_BATCH_FRAMES) -> np.ndarray:
-        """Class probabilities (n, h, w, N_CLASSES) float32 of frames (n, h, w) or (h, w) in ADU."""
+    def predict(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (n, h, w, N_CLASSES) float32 of frames (n, h, w) or (h, w) in ADU.
+
+        batch_size : frames per model call (None: `model.predict.PREDICT_BATCH_FRAMES`).
+        """
         return predict_normalised(self.model, self.normalise(_stack(frames)), self.multiple, batch_size, self.infer)
 
-    def classes_of_normalised(self, normalised: np.ndarray, batch_size: int = PREDICT_BATCH_FRAMES) -> np.ndarray:
+    def classes_of_normalised(self, normalised: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Class ids (n, h, w) uint8 of whole normalised frames (n, h, w, c): prediction, then the card's decision."""
         probabilities = predict_normalised(self.model, normalised, self.multiple, batch_size, self.infer)
         return self.decide(probabilities, normalised)
 
-    def classes(self, frames: np.ndarray, batch_size: int = PREDICT_BATCH_FRAMES) -> np.ndarray:
+    def classes(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Class ids (uint8) of a frame (h, w) or a stack (n, h, w) of ADU values, any size.
 
-        Frames with a side above `TILE_SIZE_PX` go through `segment` one by
-        one (overlapping tiles, bounded memory); smaller ones are predicted
-        whole, `batch_size` frames at a time. Each frame is normalised as a
+        Frames with a side above `tiling.TILE_SIZE_PX` go through `segment`
+        one by one (overlapping tiles, bounded memory); smaller ones are
+        predicted whole, `batch_size` frames at a time (None:
+        `model.predict.PREDICT_BATCH_FRAMES`). Each frame is normalised as a
         whole; NaN and inf pixels are class 0 (background).
         """
         ndim = np.ndim(frames)
         frames = _stack(frames)
-        if max(frames.shape[1:]) > TILE_SIZE_PX:
+        if max(frames.shape[1:]) > tiling.TILE_SIZE_PX:
             classes = np.stack([self.segment(frame) for frame in frames])
         else:
             classes = self.classes_of_normalised(self.normalise(frames), batch_size)
@@ -206,9 +211,9 @@ class Segmenter:
     def segment_normalised(
         self,
         normalised: np.ndarray,
-        tile_px: int = TILE_SIZE_PX,
-        margin_px: int = MARGIN_PX,
-        batch_size: int = TILE_BATCH_TILES,
+        tile_px: int | None = None,
+        margin_px: int | None = None,
+        batch_size: int | None = None,
         progress: bool = False,
     ) -> np.ndarray:
         """Class ids (h, w) uint8 of one normalised frame (h, w, c) of any size, in overlapping tiles.
@@ -217,8 +222,13 @@ class Segmenter:
         the model `batch_size` at a time; each tile's classes are kept only in
         its centre, `margin_px` or more from its edges. The network runs a
         batch while the previous one is decided and the next one cut; memory
-        holds the frame, its class map and three batches of tiles.
+        holds the frame, its class map and three batches of tiles. None takes
+        the default as it is when called: `tiling.TILE_SIZE_PX`,
+        `tiling.MARGIN_PX`, `TILE_BATCH_TILES`.
         """
+        tile_px = tiling.TILE_SIZE_PX if tile_px is None else tile_px
+        margin_px = tiling.MARGIN_PX if margin_px is None else margin_px
+        batch_size = TILE_BATCH_TILES if batch_size is None else batch_size
         normalised = np.asarray(normalised, dtype=np.float32)
         if normalised.ndim != 3:
             raise UserInputError(f"expected one normalised frame (h, w, c), got shape {normalised.shape}")
@@ -246,17 +256,18 @@ class Segmenter:
     def segment(
         self,
         frame: np.ndarray,
-        tile_px: int = TILE_SIZE_PX,
-        margin_px: int = MARGIN_PX,
-        batch_size: int = TILE_BATCH_TILES,
+        tile_px: int | None = None,
+        margin_px: int | None = None,
+        batch_size: int | None = None,
         progress: bool = False,
     ) -> np.ndarray:
         """Class ids (h, w) uint8 of one frame (h, w) in ADU, of any size.
 
         The whole frame is normalised once (NaN and inf pixels left out of the
-        statistics), then segmented in overlapping tiles. NaN and inf pixels
-        are class 0 (background). A frame whose pixels are all NaN or inf
-        raises `UserInputError`.
+        statistics), then segmented in overlapping tiles (`segment_normalised`,
+        which also says what None means for `tile_px`, `margin_px` and
+        `batch_size`). NaN and inf pixels are class 0 (background). A frame
+        whose pixels are all NaN or inf raises `UserInputError`.
         """
         frame = np.asarray(frame, dtype=np.float32)
         if frame.ndim != 2 or min(frame.shape) < 1:

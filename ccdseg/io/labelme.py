@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ccdseg.core.classes import CLASS_NAMES, N_CLASSES, PRIORITY, class_id
@@ -19,8 +20,6 @@ def labelme_to_class_map(path: str | Path, shape: tuple[int, int] | None = None)
     wide. Shapes are painted in `classes.PRIORITY` order so that the priority
     hot pixel > cluster > glowing > background holds.
     """
-    import cv2
-
     path = Path(path)
     try:
         document = json.loads(path.read_text())
@@ -67,8 +66,6 @@ def class_map_to_labelme(class_map: np.ndarray, image_path: str = "") -> dict:
     Regions are traced on pixel corners, so `labelme_to_class_map` gives the
     same map back for solid regions.
     """
-    import cv2
-
     shapes = []
     for cid in range(1, N_CLASSES):
         region = (class_map == cid).astype(np.uint8)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 
 from ccdseg.core.checks import check_truth
@@ -70,7 +71,6 @@ def make_augmenter(
     """
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     import albumentations as A
-    import cv2
 
     if border not in BORDERS:
         raise UserInputError(f"border {border!r} is not one of {', '.join(BORDERS)}")

@@ -22,14 +22,16 @@ def pooling_depth(model) -> int:
 
 
 def predict_normalised(model, normalised: np.ndarray, multiple: int | None = None,
-                       batch_size: int = PREDICT_BATCH_FRAMES,
+                       batch_size: int | None = None,
                        infer: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Class probabilities (n, h, w, N_CLASSES) float32 of a Keras model on normalised frames (n, h, w, c).
 
     Frames of any size are padded by reflection to `multiple` (default
-    2**depth of the model) and cropped back. `infer(batch)` replaces the
+    2**depth of the model) and cropped back, `batch_size` frames per call
+    (None: `PREDICT_BATCH_FRAMES`, read now). `infer(batch)` replaces the
     Keras call (another runtime of the same model).
     """
+    batch_size = PREDICT_BATCH_FRAMES if batch_size is None else batch_size
     infer = infer or (lambda batch: np.asarray(model(batch, training=False)))
     multiple = multiple or 2 ** pooling_depth(model)
     n, height, width = normalised.shape[:3]

@@ -19,6 +19,7 @@ import numpy as np
 from ccdseg.core.classes import CLASS_NAMES, to_one_hot
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.safe_write import save_text
+from ccdseg.model import training_data, unet
 from ccdseg.model.augment import augment as augment_frames
 from ccdseg.model.class_weights import get_weights
 from ccdseg.model.normalisation import (
@@ -29,8 +30,6 @@ from ccdseg.model.normalisation import (
     normalise_frames,
 )
 from ccdseg.model.training_data import (
-    OVERLAP_WEIGHT,
-    SMALL_CLUSTER_WEIGHT,
     load_or_simulate,
     make_targets,
     overlap_weights,
@@ -39,7 +38,7 @@ from ccdseg.model.training_data import (
     training_dataset,
 )
 from ccdseg.model.training_outputs import RunPaths, f1_callback
-from ccdseg.model.unet import PRESETS, build_preset
+from ccdseg.model.unet import build_preset
 
 # %% Defaults
 # how probabilities become classes, written into the card (infer.decision); the matched rule needs the matched filter
@@ -69,8 +68,9 @@ class TrainingSettings:
     labels: str = "truth"
     augment: bool = False
     learning_rate: float | None = None
-    overlap_weight: float = OVERLAP_WEIGHT
-    small_cluster_weight: float = SMALL_CLUSTER_WEIGHT
+    # the loss weights' defaults are `training_data`'s, read when the settings are made (so an edit there counts)
+    overlap_weight: float = field(default_factory=lambda: training_data.OVERLAP_WEIGHT)
+    small_cluster_weight: float = field(default_factory=lambda: training_data.SMALL_CLUSTER_WEIGHT)
     matched_filter: bool = True
     layout: str = "mixed"
     validation_split: float = 0.21
@@ -143,7 +143,7 @@ def build_model(settings: TrainingSettings, data: TrainingData, distribute: bool
     """Class weights from the fitted frames' targets and the compiled U-Net of the preset; returns (model, weights)."""
     import tensorflow as tf
 
-    weighting = settings.weighting or PRESETS[settings.preset]["weighting"]
+    weighting = settings.weighting or unet.PRESETS[settings.preset]["weighting"]
     weights = get_weights(data.targets[data.fit_idx], weighting)
     print(f"class weights ({weighting}): " + ", ".join(f"{n} {w:.3g}" for n, w in zip(CLASS_NAMES, weights)))
     strategy = tf.distribute.MirroredStrategy() if distribute else tf.distribute.get_strategy()
