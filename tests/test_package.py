@@ -86,7 +86,7 @@ def parse(path: Path) -> ast.Module:
 
 
 def imported_modules(node: ast.Import | ast.ImportFrom, path: Path) -> list[str]:
-    """The modules an import statement of `path` names: 'a.b' for `import a.b`, 'a.b' and 'a.b.c' for `from a.b import c`."""
+    """The modules an import of `path` names: 'a.b' for `import a.b`, 'a.b' and 'a.b.c' for `from a.b import c`."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
     base = node.module or ""

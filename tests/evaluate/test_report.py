@@ -1,0 +1,64 @@
+"""The benchmark's report (ccdseg/evaluate/report.py): Markdown tables and headline lines from a report's numbers."""
+import numpy as np
+
+from ccdseg.core.classes import CLUSTER
+from ccdseg.core.scoring import score_labels
+from ccdseg.evaluate.cluster_metrics import cluster_objects, cluster_summary, object_scores
+from ccdseg.evaluate.report import headline, markdown_report, markdown_table
+
+
+def injection_result(fakes_per_frame: float = 0.0) -> dict:
+    return {"charges_adu": [200, 1500], "efficiency": [0.5, 1.0], "efficiency_low": [0.3, 0.9],
+            "efficiency_high": [0.7, 1.0], "fakes_per_frame": fakes_per_frame, "injected": [18, 18],
+            "sigma_px": [0.2, 1.2], "radius_px": 2.0, "blank_frames": 3}
+
+
+def small_report() -> dict:
+    """A report as `benchmark.run_benchmark` makes one, of one method on two tiny test sets, without inference."""
+    rng = np.random.default_rng(0)
+    truth = np.zeros((2, 32, 32), np.uint8)
+    truth[:, 5:7, 5:7] = CLUSTER
+    charge = np.where(truth == CLUSTER, 400.0, 0.0)
+    images = (8800.0 + charge + rng.normal(0, 19, truth.shape)).astype(np.float32)
+    prediction = truth.copy()
+    prediction[0, 20, 20] = CLUSTER  # a fake
+    scores = score_labels(prediction, truth)
+    objects = object_scores(images, truth, charge, prediction)
+    sets = {"mixed": {"frames": 1, "seed": 1, "held_out": False}, "both": {"frames": 1, "seed": 2, "held_out": True}}
+    return {
+        "quality": {"test_sets": sets, "methods": {"rule": {"mixed": scores, "both": scores, "all": scores}},
+                    "objects": {"rule": {"mixed": objects, "both": objects}}, "seconds_per_frame": {"rule": 0.002}},
+        "clusters": {"methods": {"rule": cluster_summary([cluster_objects(*a) for a in zip(images, truth, charge,
+                                                                                             prediction)])}},
+        "injection": {"rule": injection_result()},
+        "speed": {"labelling": {"loop_s_per_frame": 0.5, "vectorised_s_per_frame": 0.001, "labelling_speedup": 500.0},
+                  "simulation": {"frames_per_s": 20.0},
+                  "training": {"default": {"s_per_epoch_per_100_frames": 30.0, "batch_size": 8, "parameters": 1000}},
+                  "inference": None, "inference_skipped": "no model to run"},
+        "machine": {"description": "2-core CPU, no GPU", "cpu": "test CPU"},
+        "date": "2026-01-01T00:00:00+00:00",
+        "settings": {"frames_per_layout": 1, "quick": True},
+        "notes": ["shipped model absent: its rows are skipped"],
+    }
+
+
+def test_injection_table_has_a_row_per_method():
+    results = {"perfect": injection_result(), "other": injection_result(0.25)}
+    table = markdown_table(results)
+    lines = table.splitlines()
+    assert len(lines) == 4 and "200 ADU" in lines[0] and "1500 ADU" in lines[0]
+    assert lines[3].startswith("| other |") and lines[3].endswith("0.25 |")
+    assert markdown_table({}) == ""
+
+
+def test_report_holds_every_section_and_the_headline():
+    report = small_report()
+    markdown = markdown_report(report)
+    assert markdown.startswith("# Benchmark\n\n2026-01-01T00:00:00+00:00, 2-core CPU, no GPU (test CPU), quick run.")
+    for section in ("## Pixel scores (1 `mixed` simulated", "## Every test set", "| both (held out) |",
+                    "## Injection", "## Clusters as objects", "## Speed", "| inference | no model to run |",
+                    "## Headline", "- shipped model absent: its rows are skipped"):
+        assert section in markdown, section
+    lines = headline(report)
+    assert len(lines) == 2 and lines[0].startswith("rule: cluster F1 ") and "0.50 at 200" not in lines[0]
+    assert "fake clusters per frame" in lines[0] and lines[1] == "labelling speedup (get_mask vs per-pixel loop): 500 x"

@@ -1,0 +1,28 @@
+"""The benchmark's timings (ccdseg/evaluate/speed.py): the original-style loop, labelling, simulation, memory."""
+import numpy as np
+
+from ccdseg.evaluate import speed
+from ccdseg.simulate.datasets import simulate_frames
+from ccdseg.simulate.thresholds import get_mask
+
+
+def test_per_pixel_loop_equals_get_mask():
+    images, _, _ = simulate_frames(1, 3, "banded", progress=False)  # seed 3 has glowing columns
+    looped = speed.get_mask_per_pixel(images)
+    assert np.array_equal(looped, get_mask(images))
+    assert np.all(looped.reshape(-1, 4).sum(axis=0) > 0)
+
+
+def test_labelling_and_simulation_are_timed():
+    labelling = speed.measure_labelling(1)
+    assert labelling["outputs_equal"] is True and labelling["labelling_speedup"] > 1
+    assert labelling["loop_s_per_frame"] > labelling["vectorised_s_per_frame"] > 0
+    simulation = speed.measure_simulation(2)
+    assert simulation["frames"] == 2 and simulation["size_px"] == 256 and simulation["frames_per_s"] > 0
+
+
+def test_peak_memory_of_a_call_counts_what_it_holds():
+    held = []
+    seconds, before_mib, peak_mib, how = speed.peak_rss_during(lambda: held.append(np.ones(64 * 2**20 // 8)))
+    assert seconds >= 0 and before_mib > 0 and how
+    assert peak_mib >= before_mib + 60

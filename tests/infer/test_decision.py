@@ -1,0 +1,60 @@
+"""From probabilities to classes (ccdseg/infer/decision.py): the threshold, the cleaning rules, matched detections."""
+import numpy as np
+
+from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
+from ccdseg.infer.decision import add_matched_detections, clean_clusters, decide_classes
+
+
+def probabilities_of(ids: np.ndarray, confidence: float = 0.9) -> np.ndarray:
+    p = np.full(ids.shape + (N_CLASSES,), (1 - confidence) / (N_CLASSES - 1), np.float32)
+    np.put_along_axis(p, ids[..., None].astype(np.intp), confidence, axis=-1)
+    return p
+
+
+def test_cluster_probability_threshold_promotes_background_only():
+    p = probabilities_of(np.zeros((4, 4), np.uint8))
+    p[1, 1] = [0.55, 0.05, 0.0, 0.40]  # background most likely, cluster 0.40
+    p[2, 2] = [0.05, 0.55, 0.0, 0.40]  # glowing most likely
+    plain, _ = decide_classes(p)
+    assert plain[1, 1] == BACKGROUND
+    ids, fallback = decide_classes(p, {"cluster_probability": 0.3})
+    assert ids[1, 1] == CLUSTER and ids[2, 2] == GLOWING
+    assert fallback[2, 2] == GLOWING and fallback[1, 1] == BACKGROUND
+
+
+def test_specks_on_glow_edges_are_removed_and_real_clusters_kept():
+    ids = np.zeros((20, 30), np.uint8)
+    ids[:, :8] = GLOWING
+    ids[5, 8] = CLUSTER  # a one-pixel speck on the glow edge
+    ids[12:15, 8:10] = CLUSTER  # a 6-px cluster on the edge
+    ids[3, 20] = CLUSTER  # a one-pixel cluster far from the glow
+    fallback = np.zeros_like(ids)
+    cleaned = clean_clusters(ids.copy(), fallback, glow_edge_max_px=4)
+    assert cleaned[5, 8] == BACKGROUND
+    assert np.all(cleaned[12:15, 8:10] == CLUSTER) and cleaned[3, 20] == CLUSTER
+    assert np.array_equal(clean_clusters(ids.copy(), fallback, glow_edge_max_px=0), ids)
+
+
+def test_clusters_along_hot_segments_are_halos():
+    ids = np.zeros((20, 30), np.uint8)
+    ids[10, 2:28] = HOT_PIXEL
+    ids[11, 5:20] = CLUSTER  # a line beside the hot segment: its halo
+    ids[3:6, 3:6] = CLUSTER  # a real deposit elsewhere
+    cleaned = clean_clusters(ids.copy(), np.zeros_like(ids), hot_halo_fraction=0.5)
+    assert not (cleaned[11] == CLUSTER).any() and np.all(cleaned[3:6, 3:6] == CLUSTER)
+
+
+def test_matched_detections_add_faint_points_away_from_defects_and_clusters():
+    ids = np.zeros((40, 40), np.uint8)
+    ids[:, :6] = GLOWING
+    ids[30:33, 30:33] = CLUSTER
+    significance = np.zeros((40, 40), np.float32)
+    z = np.zeros((40, 40), np.float32)
+    significance[15, 20], z[15, 20:22] = 6.0, 2.0  # a faint point: a peak and a neighbour above 1.5 sigma
+    significance[15, 7] = 9.0  # the edge of the glow: guarded
+    significance[29, 31] = 9.0  # beside a cluster already found
+    significance[5, 30] = 4.0  # below the threshold
+    added = add_matched_detections(ids.copy(), significance, z, threshold=5.0, guard_px=3, grow_sigma=1.5)
+    assert added[15, 20] == CLUSTER and added[15, 21] == CLUSTER
+    assert added[15, 7] == BACKGROUND and added[5, 30] == BACKGROUND
+    assert np.array_equal(added[25:35, 25:35], ids[25:35, 25:35])

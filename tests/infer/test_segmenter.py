@@ -1,0 +1,80 @@
+"""A trained model ready to segment (ccdseg/infer/segmenter.py): frames of any size in tiles, NaN masked, precisions."""
+import numpy as np
+import pytest
+
+from ccdseg.core.classes import BACKGROUND
+from ccdseg.core.errors import UserInputError
+from ccdseg.infer import segmenter as segmenter_module
+from ccdseg.infer import tiling
+from ccdseg.infer.segmenter import Segmenter
+from ccdseg.model import normalisation
+from ccdseg.model.predict import predict_normalised
+from tests.simulated_frames import simulated
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_path):
+    return Segmenter.load(tiny_model_path)
+
+
+def test_tiled_prediction_agrees_with_the_whole_frame(model):
+    image = simulated((1000, 1500))
+    whole = np.argmax(predict_normalised(model.model, normalisation.normalise_frames(image)[None], model.multiple)[0], axis=-1)
+    tiled = model.segment(image, tile_px=256, margin_px=32, batch_size=4)
+    assert tiled.shape == image.shape and tiled.dtype == np.uint8
+    assert len(np.unique(whole)) > 1
+    assert np.mean(tiled == whole) >= 0.999
+
+
+def test_predict_classes_tiles_big_frames_and_masks_nan(model):
+    image = simulated((tiling.TILE_SIZE_PX + 40, 96))
+    image[5, 7] = np.nan
+    classes = model.classes(image)
+    assert classes.shape == image.shape and classes[5, 7] == BACKGROUND
+    assert np.array_equal(classes, model.segment(image))
+    small = simulated((64, 80))[None].repeat(2, axis=0)
+    small[1, 3, 3] = np.inf
+    small_classes = model.classes(small)
+    assert small_classes.shape == (2, 64, 80) and small_classes[1, 3, 3] == BACKGROUND
+
+
+def test_segment_frame_smaller_than_a_tile_and_refuses_all_nan(model):
+    assert model.segment(simulated((20, 37))).shape == (20, 37)
+    with pytest.raises(UserInputError, match="NaN"):
+        model.segment(np.full((30, 30), np.nan, np.float32))
+
+
+def test_bfloat16_copy_gives_nearly_the_same_classes(model):
+    image = simulated((200, 300))
+    fast = model.with_precision("bfloat16")
+    assert model.with_precision("float32") is model and fast.card["precision"] == "bfloat16"
+    assert np.mean(fast.segment(image) == model.segment(image)) > 0.98
+    with pytest.raises(UserInputError, match="precision"):
+        model.with_precision("int8")
+
+
+def test_tile_defaults_are_read_when_a_frame_is_segmented(model, monkeypatch):
+    planned = []
+
+    def plan(shape, tile_px, margin_px, multiple):
+        planned.append((tile_px, margin_px))
+        return tiling.plan_sections(shape, tile_px, margin_px, multiple)
+
+    monkeypatch.setattr(segmenter_module, "plan_sections", plan)
+    monkeypatch.setattr(tiling, "TILE_SIZE_PX", 64)
+    monkeypatch.setattr(tiling, "MARGIN_PX", 8)
+    image = simulated((100, 130))
+    assert np.array_equal(model.segment(image), model.segment(image, tile_px=64, margin_px=8))
+    assert planned == [(64, 8), (64, 8)]
+    assert model.classes(image).shape == (100, 130) and planned[-1] == (64, 8)  # a side above 64 px: in tiles
+
+
+def test_the_card_gives_depth_and_normalisation_and_a_bad_file_is_a_user_error(model, tmp_path):
+    assert model.multiple == 4 and model.card["normalisation"] == normalisation.NORMALISATION
+    assert model.decision == {} and model.precision == "float32" and model.runtime == "keras"
+    assert model.predict(simulated((30, 50))).shape == (1, 30, 50, 4)
+    with pytest.raises(UserInputError, match="no such model file"):
+        Segmenter.load(tmp_path / "absent.keras")
+    (tmp_path / "broken.keras").write_bytes(b"not a zip file")
+    with pytest.raises(UserInputError, match="not a loadable Keras model"):
+        Segmenter.load(tmp_path / "broken.keras")

@@ -1,0 +1,104 @@
+"""Cluster catalogues on disk (ccdseg/io/catalogue.py): FITS tables and ROOT files, columns, units, safe writing."""
+import numpy as np
+import pytest
+import uproot
+from astropy.io import fits
+
+from ccdseg.core.classes import CLUSTER
+from ccdseg.core.errors import UserInputError
+from ccdseg.infer.catalogue import cluster_catalogue
+from ccdseg.io.catalogue import (
+    COLUMN_NAMES,
+    COLUMNS,
+    concatenate,
+    read_catalogue_fits,
+    write_catalogue_fits,
+    write_catalogue_root,
+)
+from ccdseg.simulate.frame import simulate_frame
+from tests.catalogue_frames import PEDESTAL_ADU, two_cluster_frame
+
+
+def test_concatenate_keeps_frames_apart():
+    image, class_map = two_cluster_frame()
+    first = cluster_catalogue(image, class_map, frame_name="a", pedestal_adu=PEDESTAL_ADU)
+    second = cluster_catalogue(image[:, :12], class_map[:, :12], frame_name="frame_b", pedestal_adu=PEDESTAL_ADU)
+    run = concatenate([first, second])
+    assert run["frame"].tolist() == ["a", "a", "frame_b"]
+    assert run["cluster_id"].tolist() == [1, 2, 1]
+    assert set(run) == set(COLUMN_NAMES)
+    assert all(len(concatenate([])[name]) == 0 for name in COLUMN_NAMES)
+    with pytest.raises(UserInputError, match="lacks"):
+        concatenate([first, {"x": np.zeros(1)}])
+
+
+def test_fits_round_trip_keeps_values_units_and_descriptions(tmp_path):
+    frame = simulate_frame(np.random.default_rng(1), shape=(96, 96))
+    cat = cluster_catalogue(frame.image, frame.truth, frame_name="run7_frame12.fits", origin=(40, 500))
+    assert len(cat["x"]) > 0
+    path = write_catalogue_fits(tmp_path / "clusters.fits", cat, header_cards={"RUNID": (7, "run number")})
+    back = read_catalogue_fits(path)
+    assert list(back) == list(COLUMN_NAMES)
+    for name in COLUMN_NAMES:
+        np.testing.assert_array_equal(back[name], cat[name], err_msg=name)
+        assert back[name].dtype.kind == cat[name].dtype.kind, name
+    with fits.open(path) as hdus:
+        header = hdus["CLUSTERS"].header
+        assert header["RUNID"] == 7
+        for number, column in enumerate(COLUMNS, start=1):
+            assert header[f"TTYPE{number}"] == column.name
+            assert header.get(f"TUNIT{number}", "") == column.unit
+            assert header[f"TCOMM{number}"] == column.description
+
+
+def test_empty_catalogue_round_trips(tmp_path):
+    cat = cluster_catalogue(np.zeros((4, 4), dtype=np.float32), np.zeros((4, 4), dtype=np.uint8))
+    back = read_catalogue_fits(write_catalogue_fits(tmp_path / "none.fits", cat))
+    assert list(back) == list(COLUMN_NAMES) and all(len(v) == 0 for v in back.values())
+
+
+def test_writing_twice_needs_force(tmp_path):
+    image, class_map = two_cluster_frame()
+    cat = cluster_catalogue(image, class_map, pedestal_adu=PEDESTAL_ADU)
+    path = tmp_path / "clusters.fits"
+    write_catalogue_fits(path, cat)
+    with pytest.raises(UserInputError, match="exists"):
+        write_catalogue_fits(path, cat)
+    cat["charge_adu"] = cat["charge_adu"] * 2
+    write_catalogue_fits(path, cat, force=True)
+    assert read_catalogue_fits(path)["charge_adu"] == pytest.approx([1000.0, 4800.0])
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    def fail_halfway(self, name, *args, **kwargs):
+        with open(name, "wb") as handle:
+            handle.write(b"SIMPLE  =                    T")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fits.HDUList, "writeto", fail_halfway)
+    image, class_map = two_cluster_frame()
+    cat = cluster_catalogue(image, class_map, pedestal_adu=PEDESTAL_ADU)
+    with pytest.raises(UserInputError, match="cannot write"):
+        write_catalogue_fits(tmp_path / "clusters.fits", cat)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_a_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserInputError, match="no such file"):
+        read_catalogue_fits(tmp_path / "absent.fits")
+
+
+def test_root_file_holds_every_numeric_column_and_the_frame_names(tmp_path):
+    frame = np.full((20, 30), 1000.0, np.float32)
+    classes = np.zeros((20, 30), np.uint8)
+    frame[5:7, 5:7] += 50.0
+    classes[5:7, 5:7] = CLUSTER
+    run = concatenate([cluster_catalogue(frame, classes, frame_name="b"), cluster_catalogue(frame, classes, frame_name="a")])
+    write_catalogue_root(tmp_path / "c.root", run)
+    with uproot.open(tmp_path / "c.root") as root:
+        tree = root["clusters"].arrays(library="np")
+        names = str(root["frames"]).split("\n")
+    assert [names[i] for i in tree["frame_index"]] == ["b", "a"]
+    assert np.allclose(tree["charge_adu"], run["charge_adu"]) and tree["touches_edge"].dtype == bool
+    with pytest.raises(UserInputError):
+        write_catalogue_root(tmp_path / "c.root", run)

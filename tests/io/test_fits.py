@@ -1,0 +1,137 @@
+"""FITS detector frames in, segmentation FITS out (ccdseg/io/fits.py): HDUs, planes, regions, scaling, bad files."""
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from ccdseg.core.classes import CLASS_NAMES, HOT_PIXEL
+from ccdseg.core.errors import UserInputError
+from ccdseg.io import fits as fits_io
+from tests.fits_files import BAD_KINDS, frame, write_bad_file
+
+
+def assert_one_line_naming(exc_info, path):
+    message = str(exc_info.value)
+    assert message.startswith(str(path)) and "\n" not in message
+
+
+# %% Reading FITS
+def test_float_frame_with_nan_and_inf_is_masked_and_counted(tmp_path):
+    data = frame((40, 70))
+    data[3, 4], data[10, 11], data[20, 30] = np.nan, np.inf, -np.inf
+    path = tmp_path / "float.fits"
+    fits.PrimaryHDU(data).writeto(path)
+    read = fits_io.read_fits_frame(path)
+    assert read.data.dtype == np.float32 and read.data.shape == (40, 70)
+    assert read.n_masked == 3 and np.isnan(read.data[read.masked]).all()
+    assert np.array_equal(read.data[~read.masked], data[np.isfinite(data)])
+
+
+def test_integer_frame_with_bzero_bscale_and_blank(tmp_path):
+    adu = np.random.default_rng(1).integers(8000, 60000, (30, 50)).astype(np.uint16)
+    path = tmp_path / "uint16.fits"
+    fits.PrimaryHDU(adu).writeto(path)
+    assert fits.getheader(path)["BZERO"] == 32768
+    assert np.array_equal(fits_io.read_fits_frame(path).data, adu.astype(np.float32))
+
+    stored = np.random.default_rng(2).integers(-3000, 3000, (30, 50)).astype(np.int16)
+    stored[0, :5] = -32768
+    hdu = fits.ImageHDU(stored, name="SCI")
+    hdu.header.update(BZERO=10000.0, BSCALE=2.0, BLANK=-32768)
+    path = tmp_path / "scaled.fits"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    read = fits_io.read_fits_frame(path)
+    assert read.hdu_index == 1 and read.hdu_name == "SCI" and read.n_masked == 5
+    good = stored != -32768
+    assert np.array_equal(read.data[good], stored[good] * 2.0 + 10000.0)
+
+
+def test_hdu_by_default_index_and_name(tmp_path):
+    table = fits.BinTableHDU.from_columns([fits.Column(name="x", format="E", array=np.arange(3.0))])
+    first, second = fits.ImageHDU(frame((20, 30)), name="AMP1"), fits.ImageHDU(frame((24, 30), 1), name="AMP2")
+    path = tmp_path / "amps.fits"
+    fits.HDUList([fits.PrimaryHDU(), table, first, second]).writeto(path)
+    assert fits_io.read_fits_frame(path).hdu_name == "AMP1"
+    assert fits_io.read_fits_frame(path, hdu="amp2").data.shape == (24, 30)
+    assert fits_io.read_fits_frame(path, hdu=3).hdu_name == "AMP2"
+    for bad in (1, 7, "AMP9"):
+        with pytest.raises(UserInputError) as info:
+            fits_io.read_fits_frame(path, hdu=bad)
+        assert_one_line_naming(info, path)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_cube_planes(tmp_path, compressed):
+    cube = np.round(np.stack([frame((20, 30), seed) for seed in range(3)])).astype(np.int32)
+    path = tmp_path / "cube.fits"
+    image = fits.CompImageHDU(cube) if compressed else fits.ImageHDU(cube)
+    fits.HDUList([fits.PrimaryHDU(), image]).writeto(path)
+    assert fits_io.fits_planes(path) == [0, 1, 2]
+    assert np.array_equal(fits_io.read_fits_frame(path, plane=1).data, cube[1])
+    assert np.array_equal(fits_io.read_fits_frame(path, plane=2, region="[5:20,3:19]").data, cube[2, 2:19, 4:20])
+    for plane in (None, 3):
+        with pytest.raises(UserInputError, match="plane"):
+            fits_io.read_fits_frame(path, plane=plane)
+
+
+def test_region_trims_overscan(tmp_path):
+    data = frame((40, 70))
+    hdu = fits.PrimaryHDU(data)
+    hdu.header["DATASEC"] = "[11:60,5:40]"
+    path = tmp_path / "overscan.fits"
+    hdu.writeto(path)
+    read = fits_io.read_fits_frame(path, region="DATASEC")
+    assert read.region == (4, 40, 10, 60) and np.array_equal(read.data, data[4:40, 10:60])
+    assert read.region_text == "[11:60,5:40]" and read.image_shape == (40, 70)
+    assert fits_io.read_fits_frame(path, region="[*,1:20]").data.shape == (20, 70)
+    for bad in ("[0:10,1:20]", "[1:80,1:20]", "rows 1 to 5", "TRIMSEC"):
+        with pytest.raises(UserInputError):
+            fits_io.read_fits_frame(path, region=bad)
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_bad_files_raise_one_line_naming_the_file(tmp_path, kind):
+    path = write_bad_file(tmp_path, kind)
+    with pytest.raises(UserInputError) as info:
+        fits_io.read_fits_frame(path)
+    assert_one_line_naming(info, path)
+
+
+# %% Writing
+def test_segmentation_fits_carries_header_and_legend(tmp_path):
+    data = frame((40, 70))
+    data[0, 0] = np.nan
+    hdu = fits.ImageHDU(data, name="SCI")
+    hdu.header["OBSERVER"] = ("DAMIC", "who took it")
+    hdu.header["DATASEC"] = "[11:60,1:40]"
+    source = tmp_path / "source.fits"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(source)
+    read = fits_io.read_fits_frame(source, region="DATASEC")
+    classes = np.zeros(read.data.shape, np.uint8)
+    classes[:, :5] = HOT_PIXEL
+    target = tmp_path / "out" / "source_segmentation.fits"
+    fits_io.write_segmentation_fits(target, read, classes, {"SEGMODEL": ("m.keras", "model file")})
+    with fits.open(target) as written:
+        header, class_map = written[0].header, written[0].data
+        assert class_map.dtype == np.uint8 and class_map.shape == (40, 70)
+        assert np.array_equal(class_map[:, 10:60], classes) and not class_map[:, :10].any()
+        assert header["OBSERVER"] == "DAMIC" and header.comments["OBSERVER"] == "who took it"
+        assert [header[f"CLASS{c}"] for c in range(4)] == list(CLASS_NAMES)
+        assert header["SEGNMASK"] == 0 and header["SEGREGN"] == "[11:60,1:40]"
+        assert header["SEGPCT2"] == pytest.approx(10.0) and header["SEGMODEL"] == "m.keras"
+        assert "BZERO" not in header and "BLANK" not in header and written[0].verify_checksum() == 1
+    with pytest.raises(UserInputError, match="exists"):
+        fits_io.write_segmentation_fits(target, read, classes)
+    fits_io.write_segmentation_fits(target, read, classes, force=True)
+
+
+def test_header_text_escapes_what_fits_cannot_hold():
+    assert fits_io.header_text("é_run.fits") == "\\xe9_run.fits"
+    assert fits_io.header_text("tab\there") == "tab\\x09here"
+    assert fits_io.header_text("plain-1.fits") == "plain-1.fits"
+
+
+def test_fits_names_and_their_stems():
+    assert all(fits_io.is_fits_name(name) for name in ("a.fits", "b.FIT", "c.fts.gz", "d.fits.fz", "e.fz"))
+    assert not fits_io.is_fits_name("a.fits.txt") and not fits_io.is_fits_name("frame.npy")
+    assert fits_io.fits_stem("run12.fits.gz") == "run12" and fits_io.fits_stem("run12.fits.fz") == "run12"
+    assert fits_io.fits_stem("notes.txt") == "notes"
