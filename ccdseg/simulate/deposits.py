@@ -165,12 +165,12 @@ MAKERS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
 }
 
 
-def draw_deposits(rng: np.random.Generator, count: int, mixture: dict[str, float]) -> list[np.ndarray]:
-    """`count` deposit stamps (int32 electrons), kinds drawn from `mixture` (kind of `MAKERS` -> share)."""
+def draw_deposits(rng: np.random.Generator, count: int, mixture: dict[str, float]) -> list[tuple[str, np.ndarray]]:
+    """`count` deposits as (kind, stamp (h, w) int32 electrons), kinds drawn from `mixture` (kind of `MAKERS` -> share)."""
     unknown = set(mixture) - set(MAKERS)
     if unknown:
         raise UserInputError(f"unknown deposit kinds {sorted(unknown)}; use {', '.join(MAKERS)}")
     names = list(mixture)
     shares = np.array([mixture[n] for n in names], dtype=np.float64)
     kinds = rng.choice(len(names), size=count, p=shares / shares.sum())
-    return [MAKERS[names[k]](rng) for k in kinds]
+    return [(names[k], MAKERS[names[k]](rng)) for k in kinds]

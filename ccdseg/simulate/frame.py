@@ -32,13 +32,18 @@ class Frame:
     """One simulated frame and its exact truth.
 
     image : (h, w) float32 ADU; truth : (h, w) uint8 class ids;
-    cluster_adu : (h, w) float32 deposited cluster charge in ADU.
+    cluster_adu : (h, w) float32 deposited cluster charge in ADU;
+    params : its physics (`SimulationParameters`, or a skipper `detector.Detector`);
+    deposit_ids : (h, w) int32, the particle each pixel's charge came from
+        (1.., 0: none), and deposit_kinds its kinds: skipper frames only.
     """
 
     image: np.ndarray
     truth: np.ndarray
     cluster_adu: np.ndarray
-    params: SimulationParameters = field(default_factory=SimulationParameters)
+    params: object = field(default_factory=SimulationParameters)
+    deposit_ids: np.ndarray | None = None
+    deposit_kinds: tuple[str, ...] = ()
 
 
 # %% The frame

@@ -95,19 +95,30 @@ def serial_streaks(shape: tuple[int, int], detector: Detector, rng: np.random.Ge
     return rng.poisson(mean).astype(np.int32), mean > 0
 
 
-def particle_electrons(shape: tuple[int, int], detector: Detector, rng: np.random.Generator) -> np.ndarray:
-    """Every particle's deposit (`deposits.py`) pasted anywhere on the frame (parts may fall off its edges), (h, w) int32."""
+def particle_electrons(shape: tuple[int, int], detector: Detector,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Every particle's deposit (`deposits.py`) pasted anywhere on the frame (parts may fall off its edges).
+
+    Returns the electrons (h, w) int32, the deposit each pixel belongs to
+    (h, w) int32 (1.. in the order drawn, the one that left most electrons
+    there; 0 where none did) and each deposit's kind.
+    """
     height, width = shape
     charge = np.zeros(shape, dtype=np.int32)
+    ids, most = np.zeros(shape, dtype=np.int32), np.zeros(shape, dtype=np.int32)
     count = _count(rng, detector.clusters_per_frame, height * width / (REFERENCE_ROWS * REFERENCE_COLUMNS))
-    for stamp in draw_deposits(rng, count, detector.deposit_mixture):
+    drawn = draw_deposits(rng, count, detector.deposit_mixture)
+    for number, (_, stamp) in enumerate(drawn, start=1):
         stamp = np.rot90(stamp, int(rng.integers(4)))
         sh, sw = stamp.shape
         top, left = int(rng.integers(-(sh // 2), height - sh // 2)), int(rng.integers(-(sw // 2), width - sw // 2))
         y0, y1, x0, x1 = max(top, 0), min(top + sh, height), max(left, 0), min(left + sw, width)
         if y1 > y0 and x1 > x0:
-            charge[y0:y1, x0:x1] += stamp[y0 - top : y1 - top, x0 - left : x1 - left]
-    return charge
+            part = stamp[y0 - top : y1 - top, x0 - left : x1 - left]
+            charge[y0:y1, x0:x1] += part
+            mine = part > most[y0:y1, x0:x1]
+            ids[y0:y1, x0:x1][mine], most[y0:y1, x0:x1][mine] = number, part[mine]
+    return charge, ids, tuple(kind for kind, _ in drawn)
 
 
 def serial_trail(charge: np.ndarray, cti: float, rng: np.random.Generator) -> np.ndarray:
@@ -146,11 +157,13 @@ def simulate_skipper_frame(rng: np.random.Generator, detector: Detector | None =
     glow, glowing = glow_electrons(shape, detector, rng)
     hot, hot_mask = hot_column_electrons(shape, detector, rng)
     streaks, streak_mask = serial_streaks(shape, detector, rng)
-    particles = serial_trail(particle_electrons(shape, detector, rng), detector.serial_cti, rng)
+    particles, deposit_ids, kinds = particle_electrons(shape, detector, rng)
+    particles = serial_trail(particles, detector.serial_cti, rng)
     electrons = dark_current_electrons(shape, detector, rng) + glow + hot + streaks + particles
     pedestal = detector.pedestal_profile(shape[0]) + rng.normal(0.0, detector.pedestal_row_jitter_adu, shape[0])
     noise = rng.normal(0.0, detector.noise_adu, shape) if detector.noise_adu > 0 else 0.0
     image = (pedestal[:, None] + detector.gain_adu_per_electron * electrons + noise).astype(np.float32)
     cluster_adu = (particles * detector.gain_adu_per_electron).astype(np.float32)
     truth = truth_classes(glowing, hot_mask | streak_mask, cluster_adu, detector.cluster_threshold_adu)
-    return Frame(image=image, truth=truth, cluster_adu=cluster_adu, params=detector)
+    return Frame(image=image, truth=truth, cluster_adu=cluster_adu, params=detector, deposit_ids=deposit_ids,
+                 deposit_kinds=kinds)

@@ -54,7 +54,8 @@ def test_muons_are_straight_and_wider_at_the_back():
 def test_every_kind_is_drawn_with_its_share():
     rng = np.random.default_rng(3)
     stamps = deposits.draw_deposits(rng, 50, {"alpha": 1.0})
-    assert len(stamps) == 50 and min(s.sum() for s in stamps) * EV_PER_ELECTRON > 2.5e6
+    assert len(stamps) == 50 and {kind for kind, _ in stamps} == {"alpha"}
+    assert min(s.sum() for _, s in stamps) * EV_PER_ELECTRON > 2.5e6
     with pytest.raises(UserInputError, match="unknown deposit kinds"):
         deposits.draw_deposits(rng, 1, {"neutrino": 1.0})
 

@@ -89,3 +89,16 @@ def test_frames_look_like_the_real_damic_m_frame():
     below = frame.image[background] - DAMIC_M.pedestal_profile(320)[:, None].repeat(640, 1)[background]
     zero_peak = below[np.abs(below) < 0.5 * DAMIC_M.gain_adu_per_electron]
     assert zero_peak.std() == pytest.approx(DAMIC_M.noise_adu, rel=0.1)
+
+
+def test_every_particle_pixel_knows_its_deposit_and_kind():
+    detector = replace(QUIET, clusters_per_frame=60.0, serial_cti=0.0, deposit_mixture={"x-ray": 1.0, "muon": 1.0})
+    frame = simulate_skipper_frame(np.random.default_rng(8), detector, (320, 640))
+    assert frame.deposit_ids.shape == frame.truth.shape and set(frame.deposit_kinds) <= {"x-ray", "muon"}
+    assert np.array_equal(frame.deposit_ids > 0, frame.cluster_adu > 0)
+    assert frame.deposit_ids.max() <= len(frame.deposit_kinds)
+    for number in np.unique(frame.deposit_ids[frame.deposit_ids > 0])[:10]:
+        electrons = frame.cluster_adu[frame.deposit_ids == number].sum() / detector.gain_adu_per_electron
+        if frame.deposit_kinds[number - 1] == "x-ray" and not (frame.deposit_ids[[0, -1], :] == number).any() \
+                and not (frame.deposit_ids[:, [0, -1]] == number).any():
+            assert electrons * 3.75 == pytest.approx(5900, rel=0.04) or electrons * 3.75 > 6200

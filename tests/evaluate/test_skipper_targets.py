@@ -1,0 +1,63 @@
+"""The skipper-frame figures (ccdseg/evaluate/skipper_targets.py): deposit by deposit, on truth and on spoilt truth."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
+from ccdseg.evaluate import skipper_targets as targets
+from ccdseg.simulate.detector import DAMIC_M
+
+LINES = replace(DAMIC_M, deposit_mixture={"x-ray": 3.0, "muon": 1.0, "electron": 1.0}, clusters_per_frame=80.0)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return targets.skipper_test_frames(3, 11, (160, 320), LINES)
+
+
+def test_truth_scores_perfectly(frames):
+    truth = np.stack([f.truth for f in frames])
+    scores = targets.skipper_scores(frames, truth)
+    assert scores["line_x_rays"] > 10 and scores["line_found"] == 1.0 and scores["line_with_hot_pixel"] == 0.0
+    assert scores["track_cluster"] == 1.0 and scores["track_glowing_or_hot"] == 0.0 and scores["fakes_per_frame"] == 0.0
+    assert scores["glowing_f1"] == 1.0 and scores["hot_pixel_f1"] == 1.0 and scores["clusters_found"] == scores["clusters_true"]
+
+
+def test_a_hot_brightest_pixel_and_a_glowing_track_are_counted(frames):
+    spoilt = np.stack([f.truth.copy() for f in frames])
+    frame = frames[0]
+    _, line = targets._deposit_table(frame)
+    first = int(np.flatnonzero(line)[0]) + 1
+    brightest = np.unravel_index(np.argmax(np.where(frame.deposit_ids == first, frame.cluster_adu, -1)), frame.truth.shape)
+    spoilt[0][brightest] = HOT_PIXEL
+    kinds = np.array(("",) + frame.deposit_kinds, dtype=object)
+    track = np.isin(kinds[frame.deposit_ids], targets.TRACK_KINDS) & (frame.truth == CLUSTER)
+    spoilt[0][track] = GLOWING
+    scores = targets.skipper_scores(frames, spoilt)
+    lines = targets.skipper_scores(frames, np.stack([f.truth for f in frames]))["line_x_rays"]
+    assert scores["line_with_hot_pixel"] == pytest.approx(1 / lines)
+    assert 0.0 < scores["track_glowing_or_hot"] < 1.0 and scores["track_cluster"] < 1.0
+
+
+def test_missed_deposits_and_fakes_are_counted(frames):
+    nothing = np.zeros((3, 160, 320), np.uint8)
+    assert targets.deposit_scores(frames, nothing)["line_found"] == 0.0
+    fake = np.stack([f.truth.copy() for f in frames])
+    empty = (frames[1].truth == BACKGROUND) & (frames[1].cluster_adu == 0)
+    rows, cols = np.nonzero(empty)
+    fake[1][rows[len(rows) // 2], cols[len(cols) // 2]] = CLUSTER
+    assert targets.skipper_scores(frames, fake)["fakes_per_frame"] == pytest.approx(1 / 3)
+
+
+def test_line_energy_is_the_line_not_its_neighbours():
+    rng = np.random.default_rng(0)
+    energies = np.concatenate([rng.normal(5.9, 0.1, 300), rng.normal(6.49, 0.1, 40), rng.normal(8.04, 0.1, 30),
+                               rng.uniform(0.1, 300, 500)])
+    assert targets.line_energy_kev(energies) == pytest.approx(5.9, abs=0.03)
+    assert np.isnan(targets.line_energy_kev(np.array([1.0, 20.0])))
+
+
+def test_dark_frames_hold_the_dark_current_asked_for():
+    frame = targets.dark_frames(1, 3, 2.0, (64, 96))[0]
+    assert frame.params.dark_current_electrons_per_pixel == 2.0 and frame.image.shape == (64, 96)
