@@ -3,7 +3,8 @@
 A cluster is an 8-connected component of the class CLUSTER in a class map.
 For each one the catalogue gives its place (charge-weighted centroid and
 bounding box, in the full plane's 0-based pixel coordinates: x = column,
-y = row), its size, its charge above the pedestal, its spread, and flags for
+y = row), its size, its charge above the pedestal (in electrons and keV
+when the gain is known), its spread, and flags for
 what its 8-neighbourhood touches (glowing columns, hot pixels, masked pixels,
 the border of the analysed region), so that a physicist can cut on them.
 
@@ -20,9 +21,9 @@ import numpy as np
 from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.morphology import components, near, pixels, raster_numbers
+from ccdseg.core.physics import EV_PER_ELECTRON
 from ccdseg.io.catalogue import empty_catalogue
 from ccdseg.measure.background import robust_background
-
 
 
 # %% Building a catalogue
@@ -69,17 +70,17 @@ def _weighted_moments(labels_px, weight_px, coord_px, offset_px, n) -> tuple[np.
     return mean + offset_px, sigma
 
 
-def _measure_clusters(label_px, row_px, col_px, value_px, pedestal_adu: float, n: int) -> dict[str, np.ndarray]:
+def _measure_clusters(label_px, row_px, col_px, value_px, background_px, n: int) -> dict[str, np.ndarray]:
     """Place, size, charge, peak and spread of clusters 1..n from the lists of their pixels.
 
     label_px, row_px, col_px, value_px : (k,) each cluster pixel's cluster
     number (1..n), row, column and ADU (NaN where masked: 0 charge, left out
-    of the peak); pedestal_adu : subtracted from every pixel. Returns (n,)
-    arrays named as the catalogue's columns, in the frame's own 0-based
-    coordinates.
+    of the peak); background_px : (k,) or one value, ADU subtracted from
+    each pixel. Returns (n,) arrays named as the catalogue's columns, in the
+    frame's own 0-based coordinates.
     """
     masked_px = np.isnan(value_px)
-    charge_px = np.nan_to_num(value_px - pedestal_adu, nan=0.0)
+    charge_px = np.nan_to_num(value_px - background_px, nan=0.0)
     n_pixels = np.bincount(label_px, minlength=n + 1)[1:]
     grouped = np.argsort(label_px, kind="stable")
     starts = np.concatenate(([0], np.cumsum(n_pixels)[:-1]))
@@ -125,7 +126,8 @@ def cluster_catalogue(
     class_map: np.ndarray,
     frame_name: str = "",
     origin: tuple[int, int] = (0, 0),
-    pedestal_adu: float | None = None,
+    pedestal_adu: float | np.ndarray | None = None,
+    gain_adu_per_electron: float | None = None,
 ) -> dict[str, np.ndarray]:
     """The catalogue of the clusters of one frame, one row per 8-connected CLUSTER component.
 
@@ -137,8 +139,13 @@ def cluster_catalogue(
     frame_name : str, written in the `frame` column of every row.
     origin : (row0, col0) px, the place of `image` in the full plane; added to
         every coordinate so that sections of one plane share one system.
-    pedestal_adu : float ADU, or None to estimate it with
-        `normalisation.robust_background`.
+    pedestal_adu : the background subtracted from every pixel, ADU: one
+        value, or (h,) one per row (on skipper frames the level of each row,
+        pedestal and mean dark current: `measure.background.frame_background`);
+        None estimates one value with `measure.background.robust_background`.
+    gain_adu_per_electron : when known (a FITS keyword, `--gain`, or the
+        frame's own fit), each cluster's charge is also given in electrons
+        and its energy in keV (3.75 eV per electron); NaN otherwise.
 
     Returns
     -------
@@ -155,11 +162,16 @@ def cluster_catalogue(
         return empty_catalogue()
     if pedestal_adu is None:
         pedestal_adu = float(robust_background(image)[0].reshape(()))
+    if gain_adu_per_electron is not None and not gain_adu_per_electron > 0:
+        raise UserInputError(f"the gain must be positive, not {gain_adu_per_electron} ADU per electron")
     row_px, col_px = pixels(cluster)
     label_px = labels[row_px, col_px]
     number = raster_numbers(label_px, count)  # clusters numbered in raster order of first pixel
     value_px = image[row_px, col_px].astype(np.float64)
-    measured = _measure_clusters(number[label_px], row_px, col_px, value_px, float(pedestal_adu), n)
+    background = np.asarray(pedestal_adu, dtype=np.float64)
+    background_px = background[row_px] if background.ndim == 1 else float(background)
+    measured = _measure_clusters(number[label_px], row_px, col_px, value_px, background_px, n)
+    electrons = measured["charge_adu"] / (gain_adu_per_electron or np.nan)
     row0, col0 = (int(v) for v in origin)
     return {
         "frame": np.full(n, frame_name, dtype=f"<U{max(len(frame_name), 1)}"),
@@ -173,6 +185,8 @@ def cluster_catalogue(
         "n_pixels": measured["n_pixels"],
         "charge_adu": measured["charge_adu"],
         "peak_adu": measured["peak_adu"],
+        "charge_electrons": electrons,
+        "energy_kev": electrons * EV_PER_ELECTRON / 1e3,
         "sigma_x": measured["sigma_x"],
         "sigma_y": measured["sigma_y"],
         **_touch_flags(image, class_map, labels, number, measured),

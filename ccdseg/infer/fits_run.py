@@ -356,6 +356,6 @@ def finish_run(catalogues: list[dict], output: Path) -> None:
     run_catalogue = concatenate(catalogues)
     write_catalogue_fits(output / RUN_CATALOGUE, run_catalogue, force=True)
     write_catalogue_root(output / RUN_ROOT, run_catalogue, force=True)
-    plot_summary(run_catalogue["charge_adu"], run_catalogue["n_pixels"], output / RUN_SUMMARY)
+    plot_summary(run_catalogue["charge_adu"], run_catalogue["n_pixels"], output / RUN_SUMMARY, run_catalogue["energy_kev"])
     print(f"{len(run_catalogue['cluster_id'])} clusters of {len(catalogues)} frames -> {output / RUN_CATALOGUE},"
           f" {RUN_ROOT}, {RUN_SUMMARY}", file=sys.stderr)

@@ -38,6 +38,8 @@ COLUMNS = (
     Column("n_pixels", "int64", "", "number of pixels of the cluster"),
     Column("charge_adu", "float64", "adu", "pedestal-subtracted charge summed over the cluster"),
     Column("peak_adu", "float64", "adu", "largest pedestal-subtracted pixel of the cluster"),
+    Column("charge_electrons", "float64", "electron", "charge_adu / gain; NaN when the gain is unknown"),
+    Column("energy_kev", "float64", "keV", "charge_electrons x 3.75 eV; NaN when the gain is unknown"),
     Column("sigma_x", "float64", "pix", "charge-weighted standard deviation along x"),
     Column("sigma_y", "float64", "pix", "charge-weighted standard deviation along y"),
     Column("touches_glowing", "bool", "", "8-neighbourhood touches a glowing pixel"),

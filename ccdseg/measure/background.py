@@ -7,11 +7,19 @@ taken from the lower side of the pixel distribution.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
+
+from ccdseg.core.errors import UserInputError
 
 # %% Defaults
 STATISTICS_MAX_PX = 1_000_000
+BACKGROUND_COLUMNS = 1024  # columns of a frame its row-by-row background is measured on
+ROW_SMOOTHING = 9  # rows of the running median of per-row figures
+RANDOM_NEIGHBOUR_RATIO = 2.5  # one-electron pixels this much likelier beside each other than anywhere are no dark current
+MIN_BACKGROUND_SHARE = 0.2  # fewer pixels than this near the background: it is not trusted
 
 
 # %% Functions
@@ -59,3 +67,157 @@ def significance(images: np.ndarray) -> np.ndarray:
     """(images - pedestal) / noise per frame: each pixel in noise sigmas, float32, NaN kept."""
     pedestal, sigma = robust_background(images)
     return ((np.asarray(images, dtype=np.float32) - pedestal) / np.maximum(sigma, 1e-6)).astype(np.float32)
+
+
+# %% The background of each row, in both regimes
+@dataclass(frozen=True)
+class Background:
+    """The background of one frame, row by row, ADU: where it lies and how wide it is.
+
+    level_adu : (h,) the background's middle: the pedestal, plus the mean
+        dark current where single electrons are resolved.
+    spread_adu : (h,) its width: readout noise and, on skipper frames, the
+        dark current's Poisson spread (gain x sqrt(noise^2 + lambda) in electrons).
+    gain_adu_per_electron : the gain where single electrons are resolved, else None.
+    noise_adu : readout noise of one pixel.
+    trusted : False when no background could be found (`note` says why).
+    """
+
+    level_adu: np.ndarray
+    spread_adu: np.ndarray
+    gain_adu_per_electron: float | None
+    noise_adu: float
+    trusted: bool = True
+    note: str = ""
+
+
+def _sorted_rows(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row sorted (NaN last) and its count of finite pixels, (h, n) and (h,)."""
+    return np.sort(sample, axis=1), np.isfinite(sample).sum(axis=1)
+
+
+def _at(sorted_rows: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(sorted_rows, np.clip(index, 0, sorted_rows.shape[1] - 1)[:, None], axis=1)[:, 0]
+
+
+def ccd_row_background(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pedestal and noise of each row (h,) ADU where single electrons are not resolved: `robust_background` per row.
+
+    The same two passes on the lower side of each row's pixels (objects only
+    add charge), computed on sorted rows (no per-row loop), then smoothed
+    over rows: a running median of `ROW_SMOOTHING` rows for the pedestal,
+    of 31 rows for the noise (constant on a CCD).
+    """
+    srt, count = _sorted_rows(sample.astype(np.float32))
+    half = np.maximum(count - 1, 0) // 2
+    median = _at(srt, half)
+    spread = 1.4826 * (median - _at(srt, half // 2))
+    below = (srt <= (median + 3.0 * spread)[:, None]).sum(axis=1)
+    pedestal = _at(srt, np.maximum(below - 1, 0) // 2)
+    noise = 1.4826 * (pedestal - _at(srt, np.maximum(below - 1, 0) // 4))
+    good = count >= 8
+    if not good.any():
+        return np.full(len(sample), np.nan), np.full(len(sample), np.nan)
+    rows = np.arange(len(sample))
+    pedestal = np.interp(rows, rows[good], ndimage.median_filter(pedestal[good], ROW_SMOOTHING, mode="nearest"))
+    noise = np.interp(rows, rows[good], ndimage.median_filter(noise[good], 31, mode="nearest"))
+    return pedestal, noise
+
+
+def electrons_are_random(electrons: np.ndarray) -> bool:
+    """Whether the one-electron pixels of a frame (electrons (h, w), pedestal subtracted) are scattered as dark current is.
+
+    Dark-current electrons fall at random: a pixel's right-hand neighbour is
+    in the one-electron peak about as often as any pixel. A glowing block or
+    a hot segment whose level happens to look like the next peak of a comb is
+    contiguous instead (the neighbour is nearly always there too).
+    """
+    one = (electrons > 0.5) & (electrons < 1.5)
+    share = one.mean()
+    if share == 0:
+        return False
+    beside = np.count_nonzero(one[:, 1:] & one[:, :-1]) / max(np.count_nonzero(one[:, :-1]), 1)
+    return beside < RANDOM_NEIGHBOUR_RATIO * share + 0.02
+
+
+def skipper_row_background(sample: np.ndarray, gain: float, noise: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Background level and spread (h,) ADU of a frame whose single electrons are resolved, and its gain and noise (ADU).
+
+    gain, noise : first estimates. The pedestal of each row comes from its
+    zero-electron peak (`calibration.measure_pedestals`, which also
+    refines gain and noise; robust when most pixels hold electrons), the dark
+    current of each row from the mean charge (ADU) of pixels away from
+    bright ones (column 0 left out), averaged over 2 x `ROW_SMOOTHING` + 1
+    rows. Level = pedestal + dark current; spread = sqrt(noise^2 + gain x
+    dark current): readout noise and Poisson together (an error of the gain
+    only enters through the Poisson term's square root).
+    """
+    from ccdseg.measure.calibration import grow_mask, kmax_for, measure_pedestals
+
+    pedestal, start = measure_pedestals(sample.astype(np.float64), None, None)
+    gain, noise = start["gain_adu"] or gain, start["noise_adu"] or noise
+    residual = sample - pedestal[:, None]
+    with np.errstate(invalid="ignore"):
+        usable = np.isfinite(residual) & ~grow_mask(residual > (kmax_for(start["lambda_electrons"]) + 0.5) * gain)
+    usable[:, 0] = False
+    window = 2 * ROW_SMOOTHING + 1
+    sums = ndimage.uniform_filter1d(np.where(usable, residual, 0.0).sum(axis=1), window, mode="nearest")
+    counts = ndimage.uniform_filter1d(usable.sum(axis=1).astype(np.float64), window, mode="nearest")
+    dark_adu = np.clip(sums / np.maximum(counts, 1e-9), 0.0, None)
+    return pedestal + dark_adu, np.sqrt(noise**2 + gain * dark_adu), float(gain), float(noise)
+
+
+def frame_background(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -> Background:
+    """The background of one frame (h, w) ADU, row by row, in either regime (NaN pixels ignored).
+
+    Every row is kept, columns are sampled down to `max_columns`. Single
+    electrons count as resolved when the pixel distribution, each row taken
+    from its 2 % quantile (the pedestal may drift by more than an electron
+    over a frame), shows a comb of peaks (`calibration.estimate_start`), its
+    readout noise is below 0.35 gain, and its one-electron pixels are
+    scattered as dark current is (`electrons_are_random`); then
+    `skipper_row_background`, else `ccd_row_background`. The background is
+    not trusted (and its level and spread are those of the whole frame)
+    when fewer than `MIN_BACKGROUND_SHARE` of the pixels lie within 4
+    spreads of it.
+    """
+    from ccdseg.measure.calibration import RESOLVED_NOISE_PER_GAIN, estimate_start
+
+    frame = np.asarray(frame, dtype=np.float32)
+    step = max(1, math.ceil(frame.shape[1] / max_columns))
+    sample = frame[:, ::step]
+    srt, count = _sorted_rows(sample)
+    baseline = _at(srt, (count * 0.02).astype(np.int64))
+    grid = statistics_sample(sample - baseline[:, None])
+    try:
+        start = estimate_start(grid[np.isfinite(grid)])
+    except UserInputError:  # too few pixels or no spread: no comb to look for
+        start = {"gain_adu": None, "noise_adu": 0.0}
+    gain, noise = start["gain_adu"], start["noise_adu"]
+    resolved = gain is not None and noise < RESOLVED_NOISE_PER_GAIN * gain
+    if resolved:
+        resolved = electrons_are_random((grid - start["offset_adu"]) / gain)
+    if resolved:
+        level, spread, gain, noise = skipper_row_background(sample, gain, noise)
+    else:
+        level, noise_rows = ccd_row_background(sample)
+        spread, gain, noise = noise_rows, None, float(np.nanmedian(noise_rows))
+    return _checked(Background(level, spread, gain, float(noise)), sample)
+
+
+def _checked(background: Background, sample: np.ndarray) -> Background:
+    """`background`, or the whole frame's robust figures marked untrusted when no background is found."""
+    level, spread = background.level_adu[:, None], background.spread_adu[:, None]
+    with np.errstate(invalid="ignore"):
+        near = np.abs(sample - level) <= 4.0 * spread
+    finite = np.isfinite(sample)
+    share = np.count_nonzero(near & finite) / max(np.count_nonzero(finite), 1)
+    good = np.all(np.isfinite(background.level_adu)) and np.all(background.spread_adu > 0)
+    if good and share >= MIN_BACKGROUND_SHARE:
+        return background
+    pedestal, sigma = robust_background(sample)
+    fallback = float(sigma.reshape(())) if float(sigma.reshape(())) > 0 else 1.0
+    note = (f"no background found: only {share:.0%} of the pixels lie near the pedestal" if good
+            else "no background found: the pedestal or noise of some rows cannot be measured")
+    return Background(np.full(len(sample), float(pedestal.reshape(()))), np.full(len(sample), fallback),
+                      background.gain_adu_per_electron, background.noise_adu, False, note)

@@ -21,6 +21,7 @@ from ccdseg.core.errors import UserInputError
 # %% Defaults
 MIN_SIDE_PX = 16                 # smallest frame side that can be fitted
 RESOLVED_NOISE_PER_GAIN = 0.35   # noise / gain above which single electrons count as unresolved
+MAX_GAIN_PER_NOISE = 25.0        # a first peak farther than this many noise sigmas is no electron (glow, hot pixels)
 DILATION_PX = 3                  # bright pixels are masked with this margin
 COARSE_SAMPLE_PX = 250_000       # pixels per band of rows used for the starting fits
 NO_PEAK = "no 1-electron peak found: single electrons are not resolved; give the gain with --gain"
@@ -94,9 +95,14 @@ def _vertex(y: np.ndarray, i: int) -> float:
 
 
 def _peak_spacing(shifted: np.ndarray, noise: float) -> float | None:
-    """Gain (ADU) from the peaks above the zero peak (at 0): counts at +u minus at -u, where all is its own."""
+    """Gain (ADU) from the peaks above the zero peak (at 0): counts at +u minus at -u, where all is its own.
+
+    Only peaks within 6 x MAX_GAIN_PER_NOISE noise sigmas count, and the first
+    must lie within MAX_GAIN_PER_NOISE: farther peaks are glowing columns or
+    hot pixels of a frame whose single electrons are not resolved.
+    """
     width = noise / 4.0
-    span = min(max(np.quantile(shifted, 0.999), 4.0 * noise), 3000 * width)
+    span = min(max(np.quantile(shifted, 0.999), 4.0 * noise), 6 * MAX_GAIN_PER_NOISE * noise)
     bins = int(np.ceil(span / width))
     up = np.histogram(shifted, bins=bins, range=(0.0, span))[0].astype(np.float64)
     down = np.histogram(-shifted, bins=bins, range=(0.0, span))[0].astype(np.float64)
@@ -107,7 +113,7 @@ def _peak_spacing(shifted: np.ndarray, noise: float) -> float | None:
     if not keep.any():
         return None
     positions = np.array([0.0] + [(_vertex(excess, i) + 0.5) * width for i in peaks[keep][:5]])
-    return float(np.median(np.diff(positions)))
+    return float(np.median(np.diff(positions))) if positions[1] <= MAX_GAIN_PER_NOISE * noise else None
 
 
 def estimate_start(values_adu: np.ndarray, gain_adu: float | None = None) -> dict[str, float | None]:
@@ -247,7 +253,9 @@ def _coarse_calibration(frame: np.ndarray, gain_adu: float | None, noise_adu: fl
     """
     good = np.isfinite(frame).sum(axis=1) >= min(32, frame.shape[1] // 2)
     baseline = np.zeros(frame.shape[0])
-    baseline[good] = np.nanquantile(frame[good], 0.02, axis=1)
+    ordered = np.sort(frame[good], axis=1)  # NaN last: a row's 2 % quantile is at 2 % of its finite pixels
+    finite = np.isfinite(ordered).sum(axis=1)
+    baseline[good] = np.take_along_axis(ordered, (0.02 * (finite - 1)).astype(np.int64)[:, None], axis=1)[:, 0]
     baseline = fill_rows(baseline, good, 31)
     residual = frame - baseline[:, None]
     bands = np.array_split(np.arange(frame.shape[0]), int(np.clip(np.isfinite(frame).sum() // 20000, 1, 8)))

@@ -10,7 +10,7 @@ Speed: a 6144 x 1536 frame fits in 1.5 to 2 s on a 2-core machine, with about 33
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage, stats
@@ -28,6 +28,7 @@ from ccdseg.measure.calibration import (
 
 # %% Defaults
 STREAK_WINDOW_PX = 32            # running window along a row that finds horizontal streaks
+STREAK_NEIGHBOUR_ROWS = 9        # rows whose median window is a streak window's baseline
 FALSE_ALARM = 1e-7               # chance that a window of dark current alone is taken for a streak
 HOT_COLUMN_SIGMA = 6.0           # significance of a hot column above its neighbours
 HOT_COLUMN_MIN_ELECTRONS = 0.1   # and its smallest excess, electrons per pixel
@@ -47,6 +48,8 @@ class FrameFit:
     hot_columns: list[tuple[int, float]]
     fit: PoissonGaussFit
     amplifier_glow: tuple[float, float] = (0.0, 0.0)  # electrons per pixel at the readout corner, e-folding length px
+    streaks: np.ndarray | None = field(default=None, repr=False)  # (h, w) bool, one-row serial-register streaks
+    hot_column_rows: tuple[int, ...] = ()  # first row of each hot column (its defect), in the order of hot_columns
 
     def to_dict(self) -> dict:
         """JSON-ready values, units in the keys."""
@@ -76,21 +79,31 @@ def _columns(electrons: np.ndarray, usable: np.ndarray, variance_e: float) -> tu
     """Mean charge (w,) electrons per pixel of each column over usable pixels, and the hot columns.
 
     Hot: columns other than 0 significantly above their 20 neighbours' median, as [(column, excess)].
+    The significance takes each column's own spread when it exceeds the dark
+    current's (`variance_e`): near amplifier glow the charge changes along
+    the column, which no hot column's constant excess does.
     """
     counts = usable.sum(axis=0)
-    mean_e = np.where(usable, electrons, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    values = np.where(usable, electrons, 0.0)
+    mean_e = values.sum(axis=0) / np.maximum(counts, 1)
+    spread = np.maximum((values**2).sum(axis=0) / np.maximum(counts, 1) - mean_e**2, variance_e)
     means = mean_e[1:]
     excess = means - ndimage.median_filter(means, size=min(21, means.size - 1 + means.size % 2), mode="nearest")
-    significance = excess * np.sqrt(counts[1:] / max(variance_e, 1e-6))
+    significance = excess * np.sqrt(counts[1:] / np.maximum(spread[1:], 1e-6))
     hot = (significance > HOT_COLUMN_SIGMA) & (excess > HOT_COLUMN_MIN_ELECTRONS) & (counts[1:] >= 8)
     return mean_e, [(int(c) + 1, float(excess[c])) for c in np.flatnonzero(hot)]
 
 
 def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: float) -> tuple[np.ndarray, ...]:
     """Pixels (h, w) bool for the comb fit, for column statistics, for the glow fit (only the brightest cluster
-    pixels, streaks, column 0 and hot columns removed: the glow near the corner is itself bright), and the glow.
+    pixels, streaks, column 0 and hot columns removed: the glow near the corner is itself bright), the glow
+    and the streaks.
 
-    Streaks: runs of STREAK_WINDOW_PX along a row holding far more charge than the row's dark current.
+    In this order, each test on what the earlier ones left: hot columns,
+    glow (broad excess near the readout corner), streaks: runs
+    of STREAK_WINDOW_PX along a row holding far more charge than the same
+    columns of the rows above and below (a local baseline, which glow and
+    rising dark current share with the row).
     """
     finite = np.isfinite(electrons)
     with np.errstate(invalid="ignore"):
@@ -98,18 +111,19 @@ def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: flo
         usable = finite & ~grow_mask((electrons > kmax + 0.5) | (electrons < -8.0 * noise_e - 1.0))
     usable[:, 0] = False
     usable[:, [c for c, _ in _columns(electrons, column_usable, lambda_e + noise_e**2)[1]]] = False
-    row_counts = usable.sum(axis=1)
-    row_means = np.where(usable, electrons, 0.0).sum(axis=1) / np.maximum(row_counts, 1)
+    glow = _glow(electrons, usable, lambda_e, noise_e)
+    row_counts = (usable & ~glow).sum(axis=1)
+    row_means = np.where(usable & ~glow, electrons, 0.0).sum(axis=1) / np.maximum(row_counts, 1)
     lambda_rows = np.maximum(fill_rows(row_means, row_counts > 0, 15), 0.0)
     window = min(STREAK_WINDOW_PX, electrons.shape[1])
     sums = ndimage.uniform_filter1d(np.where(usable, electrons, lambda_rows[:, None]), window, axis=1) * window
-    limit = stats.poisson.isf(FALSE_ALARM, window * np.maximum(lambda_rows, 1e-3)) + 5.5 * noise_e * np.sqrt(window)
-    streaks = ndimage.maximum_filter1d(sums > limit[:, None], window, axis=1)
-    glow = _glow(electrons, usable & ~streaks, lambda_e, noise_e)
+    baseline = np.maximum(ndimage.median_filter(sums, size=(STREAK_NEIGHBOUR_ROWS, 1), mode="nearest"), window * 1e-3)
+    limit = stats.poisson.isf(FALSE_ALARM, baseline) + 5.5 * noise_e * np.sqrt(window)
+    streaks = ndimage.maximum_filter1d(sums > limit, window, axis=1)
     clean = column_usable & ~streaks
     clean[:, 0] = False
     clean[:, ~usable.any(axis=0)] = False
-    return usable & ~streaks & ~glow, column_usable & ~streaks & ~glow, clean, glow
+    return usable & ~streaks & ~glow, column_usable & ~streaks & ~glow, clean, glow, streaks
 
 
 def _glow(electrons: np.ndarray, usable: np.ndarray, lambda_e: float, noise_e: float) -> np.ndarray:
@@ -146,7 +160,7 @@ def fit_frame(image: np.ndarray, gain_adu_per_electron: float | None = None, row
     pedestal, start = measure_pedestals(frame, gain_adu_per_electron, None, require_gain=True)
     gain, noise, lam = start["gain_adu"], start["noise_adu"], max(start["lambda_electrons"], 1e-3)
     residual = frame - pedestal[:, None]
-    usable, column_usable, clean, glow = _frame_masks(residual / gain, kmax_for(lam), lam, noise / gain)
+    usable, column_usable, clean, glow, streaks = _frame_masks(residual / gain, kmax_for(lam), lam, noise / gain)
     bands = np.array_split(np.arange(frame.shape[0]), max(1, min(row_bands, usable.sum() // 2000, frame.shape[0])))
     fit = fit_poisson_gauss([residual[rows][usable[rows]] for rows in bands], gain_adu=gain, noise_adu=noise,
                             offset_adu=0.0, lambda_electrons=lam, kmax=kmax_for(lam),
@@ -158,7 +172,30 @@ def fit_frame(image: np.ndarray, gain_adu_per_electron: float | None = None, row
     mean_e, hot = _columns(electrons, column_usable, fit.lambda_electrons + (fit.noise_adu / fit.gain_adu) ** 2)
     band_rows = [(int(r[0]), int(r[-1]) + 1, band_lam) for r, band_lam in zip(bands, fit.group_lambdas_electrons)]
     corner = _corner_glow(electrons, clean, glow, fit.lambda_electrons + (fit.noise_adu / fit.gain_adu) ** 2)
-    return FrameFit(frame.shape, pedestal + fit.offset_adu, band_rows, float(mean_e[0]), hot, fit, corner)
+    first_rows = _defect_rows(electrons, column_usable, [column for column, _ in hot])
+    return FrameFit(frame.shape, pedestal + fit.offset_adu, band_rows, float(mean_e[0]), hot, fit, corner, streaks,
+                    first_rows)
+
+
+def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int]) -> tuple[int, ...]:
+    """The first row of each hot column: where its excess charge starts (a defect leaks into the rows read after it).
+
+    The change point of each column's excess (usable pixels, electrons above
+    the row's dark current): the row splitting it into a lower and an upper
+    part whose means differ most significantly (two-sample statistic).
+    """
+    if not columns:
+        return ()
+    values = np.where(usable[:, columns], excess[:, columns], 0.0)
+    counts = usable[:, columns].astype(np.float64)
+    total, n = values.sum(axis=0), counts.sum(axis=0)
+    below, n_below = np.cumsum(values, axis=0) - values, np.cumsum(counts, axis=0) - counts
+    above, n_above = total - below, n - n_below
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = above / n_above - below / n_below
+        statistic = np.where((n_below > 0) & (n_above > 0), gap * np.sqrt(n_below * n_above / np.maximum(n, 1)), 0.0)
+    statistic[0] = np.where(n > 0, total / np.sqrt(np.maximum(n, 1)) * 0.5, 0.0)  # the whole column: no step, half weight
+    return tuple(int(row) for row in np.argmax(np.nan_to_num(statistic), axis=0))
 
 
 def _corner_glow(excess: np.ndarray, usable: np.ndarray, glow: np.ndarray, variance_e: float) -> tuple[float, float]:

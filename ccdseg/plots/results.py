@@ -153,26 +153,39 @@ def plot_pixel_histogram(
     finish_figure(fig, path, show)
 
 
-def plot_summary(charge_adu: np.ndarray, n_pixels: np.ndarray, path: str | Path) -> Path:
-    """Save a PNG with the charge spectrum (log-spaced bins of charge_adu) and the cluster sizes (n_pixels).
+def plot_summary(charge_adu: np.ndarray, n_pixels: np.ndarray, path: str | Path,
+                 energy_kev: np.ndarray | None = None) -> Path:
+    """Save a PNG with the charge spectrum (log-spaced bins) and the cluster sizes (n_pixels).
 
-    charge_adu, n_pixels : (n,) a catalogue's columns of the same names.
+    charge_adu, n_pixels, energy_kev : (n,) a catalogue's columns of the
+    same names. Where energies are known (finite), the spectrum is in keV
+    and a third panel shows 0 to 10 keV in 0.1 keV bins, where the X-ray
+    calibration lines (5.9 and 6.5 keV of 55Fe, 8.0 keV of copper) stand out.
     """
     import matplotlib.pyplot as plt
 
-    charge = np.asarray(charge_adu, dtype=np.float64)
-    charge = charge[np.isfinite(charge) & (charge > 0)]
+    energy = np.asarray(energy_kev if energy_kev is not None else [], dtype=np.float64)
+    in_kev = energy.size > 0 and np.isfinite(energy).any()
+    values = energy if in_kev else np.asarray(charge_adu, dtype=np.float64)
+    values = values[np.isfinite(values) & (values > 0)]
     sizes = np.asarray(n_pixels, dtype=np.int64)
-    fig, (ax_charge, ax_size) = plt.subplots(1, 2, figsize=(10, 4))
-    if charge.size:
-        low, high = charge.min(), charge.max()
-        ax_charge.hist(charge, bins=np.geomspace(low, max(high, 1.01 * low), 31), histtype="step")
-    ax_charge.set(xscale="log", xlabel="cluster charge (ADU above pedestal)", ylabel="clusters",
-                  title=f"charge spectrum ({charge.size} clusters with charge > 0)")
+    fig, axes = plt.subplots(1, 3 if in_kev else 2, figsize=(15 if in_kev else 10, 4))
+    unit = "keV" if in_kev else "ADU above pedestal"
+    if values.size:
+        low, high = values.min(), values.max()
+        axes[0].hist(values, bins=np.geomspace(low, max(high, 1.01 * low), 31), histtype="step")
+    axes[0].set(xscale="log", xlabel=f"cluster {'energy' if in_kev else 'charge'} ({unit})", ylabel="clusters",
+                title=f"spectrum ({values.size} clusters with charge > 0)")
+    if in_kev:
+        axes[1].hist(values, bins=np.arange(0.0, 10.05, 0.1), histtype="step")
+        for line in (5.9, 6.49, 8.04):
+            axes[1].axvline(line, color="grey", linestyle=":", linewidth=0.8)
+        axes[1].set(xlabel="cluster energy (keV)", ylabel="clusters per 0.1 keV",
+                    title="0 to 10 keV (dotted: 5.9, 6.5, 8.0 keV lines)")
     if sizes.size:
-        ax_size.hist(sizes, bins=np.unique(np.geomspace(1, sizes.max() + 1, 31).astype(int)), histtype="step")
-    ax_size.set(xscale="log", yscale="log", xlabel="cluster size (pixels)", ylabel="clusters",
-                title=f"cluster sizes ({sizes.size} clusters)")
+        axes[-1].hist(sizes, bins=np.unique(np.geomspace(1, sizes.max() + 1, 31).astype(int)), histtype="step")
+    axes[-1].set(xscale="log", yscale="log", xlabel="cluster size (pixels)", ylabel="clusters",
+                 title=f"cluster sizes ({sizes.size} clusters)")
     try:
         return write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"), force=True)
     finally:
