@@ -41,6 +41,7 @@ SHARED_CONSTANTS = {
     "ccdseg.core.checks": {"MIN_FRAME_PX"},
     "ccdseg.io.catalogue": {"COLUMNS", "COLUMN_NAMES"},  # the catalogue's schema
     "ccdseg.model.normalisation": {"NORMALISATION", "MATCHED_NORMALISATION", "ADU_NORMALISATION"},  # named inputs
+    "ccdseg.simulate.detector": {"DAMIC_M", "PRESETS"},  # named detectors, as the named normalisations
 }
 CHOICES = {"PRECISIONS", "RUNTIMES", "LAYOUTS", "WEIGHTINGS", "BORDERS", "FITS_SUFFIXES", "REGIMES"}  # option choices
 # (importing module, name): settings still copied at import, in files another piece of work is changing now;
@@ -49,7 +50,6 @@ KNOWN_SETTING_IMPORTS = {
     ("ccdseg.model.normalisation", "SIGMAS_PX"),  # MATCHED_NORMALISATION records the matched filter's kernels
     ("ccdseg.measure.background", "RESOLVED_NOISE_PER_GAIN"),
     ("ccdseg.simulate.components", "REFERENCE_AREA_PX"),
-    ("ccdseg.simulate.datasets", "PRESETS"),
     ("ccdseg.simulate.skipper", "REFERENCE_COLUMNS"),
     ("ccdseg.simulate.skipper", "REFERENCE_ROWS"),
 }
@@ -61,8 +61,11 @@ HEAVY_LIBRARIES = {"keras", "tensorflow", "openvino", "dask", "uproot", "photuti
 INNER_PROJECT_IMPORTS = {
     # registers the custom loss with Keras, so it loads Keras (5 s): only where a model is loaded
     ("ccdseg.infer.segmenter", "ccdseg.model.loss"),
-    # background and calibration import each other; in files another piece of work is changing now
+    # the background of a skipper frame comes from its fit, whose modules import background: in files another
+    # piece of work is changing now
     ("ccdseg.measure.background", "ccdseg.measure.calibration"),
+    ("ccdseg.measure.background", "ccdseg.measure.defects"),
+    ("ccdseg.measure.background", "ccdseg.measure.frame_fit"),
 }
 
 

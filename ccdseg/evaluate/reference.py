@@ -43,14 +43,10 @@ from ccdseg.core.errors import UserInputError
 from ccdseg.core.morphology import components, pixels
 from ccdseg.core.physics import EV_PER_ELECTRON
 from ccdseg.evaluate.finders import _as_stack, defect_labels
+from ccdseg.measure import calibration as skipper_calibration
 from ccdseg.measure import frame_fit
 from ccdseg.measure.background import ccd_row_background
-from ccdseg.measure.calibration import (
-    NO_PEAK,
-    RESOLVED_NOISE_PER_GAIN,
-    grow_mask,
-    kmax_for,
-)
+from ccdseg.measure.calibration import grow_mask, kmax_for
 from ccdseg.measure.matched_filter import seeded_components
 from ccdseg.simulate.parameters import SimulationParameters
 
@@ -96,7 +92,7 @@ def calibrate_frame(frame: np.ndarray, params: SimulationParameters | None = Non
 
     Skipper frames: `fit_frame` (gain held when given). Frames whose single
     electrons are not resolved (the fit finds no 1-electron peak, or its
-    noise exceeds `RESOLVED_NOISE_PER_GAIN` gains): gain given or
+    noise exceeds `calibration.RESOLVED_NOISE_PER_GAIN` gains): gain given or
     `params.gain_adu_per_electron`, pedestal and noise per row from
     `ccd_row_background`, defects from `finders.defect_labels`. A skipper
     frame with too little dark current to show a 1-electron peak needs its
@@ -105,10 +101,10 @@ def calibrate_frame(frame: np.ndarray, params: SimulationParameters | None = Non
     try:
         fit = frame_fit.fit_frame(frame, gain_adu_per_electron)
     except UserInputError as error:
-        if not str(error).startswith(NO_PEAK.split(":")[0]):
+        if not str(error).startswith(skipper_calibration.NO_PEAK.split(":")[0]):
             raise
         fit = None
-    if fit is not None and fit.fit.noise_adu < RESOLVED_NOISE_PER_GAIN * fit.fit.gain_adu:
+    if fit is not None and fit.fit.noise_adu < skipper_calibration.RESOLVED_NOISE_PER_GAIN * fit.fit.gain_adu:
         return _skipper_calibration(np.asarray(frame, dtype=np.float32), fit)
     params = params or SimulationParameters()
     gain = gain_adu_per_electron or params.gain_adu_per_electron

@@ -17,6 +17,7 @@ Every deposit of a simulated skipper frame is known (`Frame.deposit_ids`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from scipy import ndimage
@@ -53,8 +54,6 @@ def skipper_test_frames(count: int, seed: int, shape: tuple[int, int] = (320, 64
 
 def dark_frames(count: int, seed: int, dark_current_electrons: float = 2.0, shape: tuple[int, int] = (320, 640)) -> list[Frame]:
     """Frames of the DAMIC-M preset at a given dark current, for the fake rate where it is hardest."""
-    from dataclasses import replace
-
     return skipper_test_frames(count, seed, shape, replace(DAMIC_M, dark_current_electrons_per_pixel=dark_current_electrons))
 
 

@@ -121,6 +121,38 @@ def _touch_flags(image, class_map, labels, number, measured) -> dict[str, np.nda
     }
 
 
+def _background_px(image: np.ndarray, pedestal_adu, row_px: np.ndarray) -> np.ndarray | float:
+    """ADU to subtract from each cluster pixel, the pixels being of rows `row_px` (k,).
+
+    pedestal_adu : one value, or (h,) one per row, or None for the frame's
+    own estimate (`measure.background.robust_background`).
+    """
+    if pedestal_adu is None:
+        return float(robust_background(image)[0].reshape(()))
+    background = np.asarray(pedestal_adu, dtype=np.float64)
+    return background[row_px] if background.ndim == 1 else float(background)
+
+
+def _electrons(charge_adu: np.ndarray, gain_adu_per_electron: float | None) -> np.ndarray:
+    """Charges (n,) ADU in electrons, NaN when the gain is unknown; a gain that is not positive is refused."""
+    if gain_adu_per_electron is not None and not gain_adu_per_electron > 0:
+        raise UserInputError(f"the gain must be positive, not {gain_adu_per_electron} ADU per electron")
+    return charge_adu / (gain_adu_per_electron or np.nan)
+
+
+def _in_plane(measured: dict, origin: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Centroids and bounding boxes of `_measure_clusters` moved into the plane's coordinates (origin (row0, col0))."""
+    row0, col0 = (int(v) for v in origin)
+    return {
+        "x": measured["x"] + col0,
+        "y": measured["y"] + row0,
+        "x_min": measured["x_min"] + col0,
+        "x_max": measured["x_max"] + col0,
+        "y_min": measured["y_min"] + row0,
+        "y_max": measured["y_max"] + row0,
+    }
+
+
 def cluster_catalogue(
     image: np.ndarray,
     class_map: np.ndarray,
@@ -160,28 +192,17 @@ def cluster_catalogue(
     n = count - 1
     if n == 0:
         return empty_catalogue()
-    if pedestal_adu is None:
-        pedestal_adu = float(robust_background(image)[0].reshape(()))
-    if gain_adu_per_electron is not None and not gain_adu_per_electron > 0:
-        raise UserInputError(f"the gain must be positive, not {gain_adu_per_electron} ADU per electron")
     row_px, col_px = pixels(cluster)
     label_px = labels[row_px, col_px]
     number = raster_numbers(label_px, count)  # clusters numbered in raster order of first pixel
     value_px = image[row_px, col_px].astype(np.float64)
-    background = np.asarray(pedestal_adu, dtype=np.float64)
-    background_px = background[row_px] if background.ndim == 1 else float(background)
+    background_px = _background_px(image, pedestal_adu, row_px)
     measured = _measure_clusters(number[label_px], row_px, col_px, value_px, background_px, n)
-    electrons = measured["charge_adu"] / (gain_adu_per_electron or np.nan)
-    row0, col0 = (int(v) for v in origin)
+    electrons = _electrons(measured["charge_adu"], gain_adu_per_electron)
     return {
         "frame": np.full(n, frame_name, dtype=f"<U{max(len(frame_name), 1)}"),
         "cluster_id": np.arange(1, n + 1).astype(np.int64),
-        "x": measured["x"] + col0,
-        "y": measured["y"] + row0,
-        "x_min": measured["x_min"] + col0,
-        "x_max": measured["x_max"] + col0,
-        "y_min": measured["y_min"] + row0,
-        "y_max": measured["y_max"] + row0,
+        **_in_plane(measured, origin),
         "n_pixels": measured["n_pixels"],
         "charge_adu": measured["charge_adu"],
         "peak_adu": measured["peak_adu"],

@@ -32,7 +32,8 @@ def test_run_of_frames_one_ahead_gives_each_frame_what_it_gives_alone_in_order(t
         if "error" in one:
             continue
         assert other["summary"] == one["summary"].replace(str(tmp_path / "alone"), str(tmp_path / "ahead"))
-        assert all(np.array_equal(other["catalogue"][k], one["catalogue"][k]) for k in one["catalogue"])
+        for column in one["catalogue"]:  # NaN in the same places counts as equal (no gain: no electrons)
+            np.testing.assert_array_equal(other["catalogue"][column], one["catalogue"][column], err_msg=column)
         name = f"{file.stem}_segmentation.fits"
         assert np.array_equal(fits.getdata(tmp_path / "ahead" / name), fits.getdata(tmp_path / "alone" / name))
 
