@@ -105,6 +105,50 @@ def add_matched_detections(
     return ids
 
 
+def apply_frame_defects(ids: np.ndarray, defects: np.ndarray, z: np.ndarray, cluster_sigma: float,
+                        guard_px: int = 2) -> np.ndarray:
+    """The frame's own defects (its calibration, `measure.defects`) in place of the network's glowing and hot pixels.
+
+    ids, defects : (h, w) uint8, the class map and the calibration's
+    GLOWING / HOT_PIXEL pixels; z : (h, w) pixel values in noise sigmas.
+    Glowing or hot pixels of the network that the calibration does not list
+    are a compact bright deposit (cluster, where z >= `cluster_sigma`) or
+    nothing (background; also within `guard_px` of a listed defect, its
+    edge). The listed defects then take their class by `PRIORITY`: a hot
+    pixel over a cluster, a cluster over glowing. Returns `ids`, in place.
+    """
+    unlisted = ((ids == GLOWING) | (ids == HOT_PIXEL)) & (defects == BACKGROUND)
+    rows, cols = pixels(unlisted)
+    bright = (z[rows, cols] >= cluster_sigma) & ~near(defects != BACKGROUND, guard_px)[rows, cols]
+    ids[rows, cols] = np.where(bright, CLUSTER, BACKGROUND).astype(np.uint8)
+    ids[defects == HOT_PIXEL] = HOT_PIXEL
+    ids[(defects == GLOWING) & (ids != CLUSTER)] = GLOWING
+    return ids
+
+
+def drop_faint_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float) -> np.ndarray:
+    """Clusters whose summed charge the background alone could make become background, in place.
+
+    ids : (h, w) uint8; z : (h, w) pixel values in noise sigmas of the
+    background (on skipper frames its spread holds the dark current's
+    Poisson spread). A cluster (8-connected) of n pixels is kept when
+    sum(z) / sqrt(n) reaches `min_significance`: two or three dark-current
+    electrons side by side do not, a deposit of tens of electrons does.
+    """
+    count, labels = components(ids == CLUSTER)
+    if count < 2:
+        return ids
+    rows, cols = pixels(ids == CLUSTER)
+    label_px = labels[rows, cols]
+    sums = np.bincount(label_px, weights=np.nan_to_num(z[rows, cols]).astype(np.float64), minlength=count)
+    sizes = np.bincount(label_px, minlength=count)
+    faint = sums < min_significance * np.sqrt(np.maximum(sizes, 1))
+    faint[0] = False
+    gone = faint[label_px]
+    ids[rows[gone], cols[gone]] = BACKGROUND
+    return ids
+
+
 def refine_classes(
     ids: np.ndarray,
     fallback: np.ndarray,

@@ -25,7 +25,7 @@ from ccdseg.core.classes import BACKGROUND
 from ccdseg.core.concurrency import one_ahead
 from ccdseg.core.errors import UserInputError
 from ccdseg.infer import tiling
-from ccdseg.infer.decision import decide_classes, refine_classes
+from ccdseg.infer.decision import apply_frame_defects, decide_classes, drop_faint_clusters, refine_classes
 from ccdseg.infer.runtime import (
     PRECISIONS,
     RUNTIMES,
@@ -36,7 +36,8 @@ from ccdseg.infer.runtime import (
 )
 from ccdseg.infer.tiling import iter_section_batches, paste_section, plan_sections
 from ccdseg.model.card import read_card
-from ccdseg.model.normalisation import NORMALISATION, input_channels, normalise_frames, stretch
+from ccdseg.measure.defects import defect_labels
+from ccdseg.model.normalisation import NORMALISATION, input_channels, normalise_frames, stretch, unstretch
 from ccdseg.model.predict import pooling_depth, predict_normalised
 
 # %% Defaults (read when a frame is segmented; tile sizes are `tiling`'s, whole-frame batches `model.predict`'s)
@@ -99,24 +100,54 @@ class Segmenter:
         """How probabilities become classes (the card's 'decision'; empty: the most likely class)."""
         return self.card.get("decision", {})
 
-    def decide(self, probabilities: np.ndarray, normalised: np.ndarray) -> np.ndarray:
+    def decide(self, probabilities: np.ndarray, normalised: np.ndarray, frames: np.ndarray | None = None,
+               backgrounds: list | None = None) -> np.ndarray:
         """Class ids (..., h, w) uint8 of whole frames from their probabilities (..., h, w, N_CLASSES).
 
         normalised : the frames' network input (..., h, w, c); the matched
         rule of the card's decision reads its matched-filter channel.
+        frames, backgrounds : the frames in ADU and their backgrounds (from
+        `normalise`), for the rules that need the frame's own calibration.
         """
         ids, fallback = decide_classes(probabilities, self.decision)
-        return self._refine(ids, fallback, normalised)
+        return self._refine(ids, fallback, normalised, frames, backgrounds)
 
-    def _refine(self, ids: np.ndarray, fallback: np.ndarray, normalised: np.ndarray) -> np.ndarray:
-        """The card's frame rules (`decision.refine_classes`) on whole frames."""
+    def _refine(self, ids: np.ndarray, fallback: np.ndarray, normalised: np.ndarray, frames: np.ndarray | None = None,
+                backgrounds: list | None = None) -> np.ndarray:
+        """The card's frame rules (`decision.refine_classes`, then the calibration's rules) on whole frames."""
         if not self.decision:
             return ids
         normalisation = self.card.get("normalisation") or NORMALISATION
         if input_channels(normalisation) == 1:
-            return refine_classes(ids, fallback, self.decision, None, None)
-        return refine_classes(ids, fallback, self.decision, normalised[..., 1], normalised[..., 0],
-                              lambda sigmas: stretch(sigmas, normalisation))
+            refine_classes(ids, fallback, self.decision, None, None)
+        else:
+            refine_classes(ids, fallback, self.decision, normalised[..., 1], normalised[..., 0],
+                           lambda sigmas: stretch(sigmas, normalisation))
+        if self.decision.get("frame_defects") or self.decision.get("min_cluster_significance"):
+            self._calibration_rules(ids, normalised, frames, backgrounds)
+        return ids
+
+    def _calibration_rules(self, ids: np.ndarray, normalised: np.ndarray, frames: np.ndarray | None,
+                           backgrounds: list | None) -> None:
+        """The rules of a skipper model's card, frame by frame, in place: the frame's own defects, then faint clusters.
+
+        `frame_defects` replaces the network's glowing and hot pixels by the
+        calibration's (`decision.apply_frame_defects`; frames measured as CCD
+        frames keep the network's); `min_cluster_significance` drops clusters
+        the background alone could make (`decision.drop_faint_clusters`).
+        """
+        normalisation = self.card.get("normalisation") or NORMALISATION
+        shape = ids.shape[-2:]
+        stack, inputs = ids.reshape(-1, *shape), normalised.reshape(-1, *shape, normalised.shape[-1])
+        frames = None if frames is None else np.asarray(frames).reshape(-1, *shape)
+        for index, (frame_ids, frame_input) in enumerate(zip(stack, inputs)):
+            z = unstretch(frame_input[..., 0], normalisation)
+            background = backgrounds[index] if backgrounds else None
+            if self.decision.get("frame_defects") and frames is not None and getattr(background, "fit", None):
+                apply_frame_defects(frame_ids, defect_labels(background.fit, frames[index]), z,
+                                    float(self.decision.get("frame_defects_cluster_sigma", 5.0)))
+            if self.decision.get("min_cluster_significance"):
+                drop_faint_clusters(frame_ids, z, float(self.decision["min_cluster_significance"]))
 
     @property
     def precision(self) -> str:
@@ -174,9 +205,12 @@ class Segmenter:
             return np.asarray(self.compiled(np.ascontiguousarray(batch, dtype=np.float32))[0])
         return np.asarray(self.model.predict_on_batch(batch))
 
-    def normalise(self, frames: np.ndarray) -> np.ndarray:
-        """Frames (h, w) or (n, h, w) ADU normalised as the model was trained: (..., h, w, channels)."""
-        return normalise_frames(frames, self.card.get("normalisation"))
+    def normalise(self, frames: np.ndarray, backgrounds: list | None = None) -> np.ndarray:
+        """Frames (h, w) or (n, h, w) ADU normalised as the model was trained: (..., h, w, channels).
+
+        backgrounds : a list receiving each frame's background (`row-asinh` normalisations).
+        """
+        return normalise_frames(frames, self.card.get("normalisation"), backgrounds=backgrounds)
 
     def predict(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Class probabilities (n, h, w, N_CLASSES) float32 of frames (n, h, w) or (h, w) in ADU.
@@ -185,10 +219,15 @@ class Segmenter:
         """
         return predict_normalised(self.model, self.normalise(_stack(frames)), self.multiple, batch_size, self.infer)
 
-    def classes_of_normalised(self, normalised: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """Class ids (n, h, w) uint8 of whole normalised frames (n, h, w, c): prediction, then the card's decision."""
+    def classes_of_normalised(self, normalised: np.ndarray, batch_size: int | None = None,
+                              frames: np.ndarray | None = None, backgrounds: list | None = None) -> np.ndarray:
+        """Class ids (n, h, w) uint8 of whole normalised frames (n, h, w, c): prediction, then the card's decision.
+
+        frames, backgrounds : the frames in ADU and their backgrounds, for the
+        card's rules that need the frame's own calibration (see `decide`).
+        """
         probabilities = predict_normalised(self.model, normalised, self.multiple, batch_size, self.infer)
-        return self.decide(probabilities, normalised)
+        return self.decide(probabilities, normalised, frames, backgrounds)
 
     def classes(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Class ids (uint8) of a frame (h, w) or a stack (n, h, w) of ADU values, any size.
@@ -204,7 +243,8 @@ class Segmenter:
         if max(frames.shape[1:]) > tiling.TILE_SIZE_PX:
             classes = np.stack([self.segment(frame) for frame in frames])
         else:
-            classes = self.classes_of_normalised(self.normalise(frames), batch_size)
+            backgrounds: list = []
+            classes = self.classes_of_normalised(self.normalise(frames, backgrounds), batch_size, frames, backgrounds)
             classes[~np.isfinite(frames)] = BACKGROUND
         return classes[0] if ndim == 2 else classes
 
@@ -215,6 +255,8 @@ class Segmenter:
         margin_px: int | None = None,
         batch_size: int | None = None,
         progress: bool = False,
+        frame: np.ndarray | None = None,
+        background: object = None,
     ) -> np.ndarray:
         """Class ids (h, w) uint8 of one normalised frame (h, w, c) of any size, in overlapping tiles.
 
@@ -224,7 +266,8 @@ class Segmenter:
         batch while the previous one is decided and the next one cut; memory
         holds the frame, its class map and three batches of tiles. None takes
         the default as it is when called: `tiling.TILE_SIZE_PX`,
-        `tiling.MARGIN_PX`, `TILE_BATCH_TILES`.
+        `tiling.MARGIN_PX`, `TILE_BATCH_TILES`. frame (h, w) ADU and its
+        background serve the card's rules that need the frame's calibration.
         """
         tile_px = tiling.TILE_SIZE_PX if tile_px is None else tile_px
         margin_px = tiling.MARGIN_PX if margin_px is None else margin_px
@@ -251,7 +294,8 @@ class Segmenter:
         batches = tqdm(iter_section_batches(normalised, layout, batch_size), **bar)
         for (numbers, _), probabilities in one_ahead(batches, lambda numbered: self.infer(numbered[1])):
             keep(numbers, probabilities)
-        return self._refine(classes, fallback, normalised)
+        return self._refine(classes, fallback, normalised, None if frame is None else frame[None],
+                            None if background is None else [background])
 
     def segment(
         self,
@@ -275,6 +319,9 @@ class Segmenter:
         masked = ~np.isfinite(frame)
         if masked.all():
             raise UserInputError(f"all {frame.size} pixels of the frame are NaN or infinite")
-        classes = self.segment_normalised(self.normalise(frame), tile_px, margin_px, batch_size, progress)
+        backgrounds: list = []
+        normalised = self.normalise(frame, backgrounds)
+        classes = self.segment_normalised(normalised, tile_px, margin_px, batch_size, progress, frame,
+                                          backgrounds[0] if backgrounds else None)
         classes[masked] = BACKGROUND
         return classes

@@ -7,7 +7,7 @@ taken from the lower side of the pixel distribution.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -81,6 +81,8 @@ class Background:
     gain_adu_per_electron : the gain where single electrons are resolved, else None.
     noise_adu : readout noise of one pixel.
     trusted : False when no background could be found (`note` says why).
+    fit : on skipper frames, the frame's whole calibration (`frame_fit.FrameFit`:
+        pedestal per row, dark current per band, hot columns, glow, streaks).
     """
 
     level_adu: np.ndarray
@@ -89,6 +91,7 @@ class Background:
     noise_adu: float
     trusted: bool = True
     note: str = ""
+    fit: object = field(default=None, repr=False)
 
 
 def _sorted_rows(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,69 +143,72 @@ def electrons_are_random(electrons: np.ndarray) -> bool:
     return beside < RANDOM_NEIGHBOUR_RATIO * share + 0.02
 
 
-def skipper_row_background(sample: np.ndarray, gain: float, noise: float) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Background level and spread (h,) ADU of a frame whose single electrons are resolved, and its gain and noise (ADU).
+def skipper_background(frame: np.ndarray, gain: float) -> Background:
+    """The background of a frame whose single electrons are resolved, from its whole calibration (`frame_fit.fit_frame`).
 
-    gain, noise : first estimates. The pedestal of each row comes from its
-    zero-electron peak (`calibration.measure_pedestals`, which also
-    refines gain and noise; robust when most pixels hold electrons), the dark
-    current of each row from the mean charge (ADU) of pixels away from
-    bright ones (column 0 left out), averaged over 2 x `ROW_SMOOTHING` + 1
-    rows. Level = pedestal + dark current; spread = sqrt(noise^2 + gain x
-    dark current): readout noise and Poisson together (an error of the gain
-    only enters through the Poisson term's square root).
+    Level = pedestal of each row + gain x its dark current (the fitted bands,
+    straight between their centres); spread = gain x sqrt(noise^2 + dark
+    current), readout noise and Poisson together, in electrons. The frame's
+    own fit is kept (`Background.fit`) for its defects and its gain.
     """
-    from ccdseg.measure.calibration import grow_mask, kmax_for, measure_pedestals
+    from ccdseg.measure.defects import dark_current_rows
+    from ccdseg.measure.frame_fit import fit_frame
 
-    pedestal, start = measure_pedestals(sample.astype(np.float64), None, None)
-    gain, noise = start["gain_adu"] or gain, start["noise_adu"] or noise
-    residual = sample - pedestal[:, None]
-    with np.errstate(invalid="ignore"):
-        usable = np.isfinite(residual) & ~grow_mask(residual > (kmax_for(start["lambda_electrons"]) + 0.5) * gain)
-    usable[:, 0] = False
-    window = 2 * ROW_SMOOTHING + 1
-    sums = ndimage.uniform_filter1d(np.where(usable, residual, 0.0).sum(axis=1), window, mode="nearest")
-    counts = ndimage.uniform_filter1d(usable.sum(axis=1).astype(np.float64), window, mode="nearest")
-    dark_adu = np.clip(sums / np.maximum(counts, 1e-9), 0.0, None)
-    return pedestal + dark_adu, np.sqrt(noise**2 + gain * dark_adu), float(gain), float(noise)
+    fit = fit_frame(frame.astype(np.float64), gain if gain else None)
+    gain, noise = fit.fit.gain_adu, fit.fit.noise_adu
+    lam = dark_current_rows(fit)
+    level = fit.pedestal_adu_per_row + gain * lam
+    return Background(level, gain * np.sqrt((noise / gain) ** 2 + lam), float(gain), float(noise), fit=fit)
+
+
+def _column_sample(frame: np.ndarray, max_columns: int) -> np.ndarray:
+    """Every row of a frame, its columns sampled down to `max_columns`."""
+    return frame[:, :: max(1, math.ceil(frame.shape[1] / max_columns))]
+
+
+def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -> tuple[float, float] | None:
+    """(gain, readout noise) ADU of a frame whose single electrons are resolved (a skipper frame); None otherwise.
+
+    Resolved: the pixel distribution, each row taken from its 2 % quantile
+    (the pedestal may drift by more than an electron over a frame), shows a
+    comb of peaks (`calibration.estimate_start`), its readout noise is below
+    0.35 gain, and its one-electron pixels are scattered as dark current is
+    (`electrons_are_random`). First estimates, from a sample: tens of ms.
+    """
+    from ccdseg.measure.calibration import RESOLVED_NOISE_PER_GAIN, estimate_start
+
+    sample = _column_sample(np.asarray(frame, dtype=np.float32), max_columns)
+    srt, count = _sorted_rows(sample)
+    grid = statistics_sample(sample - _at(srt, (count * 0.02).astype(np.int64))[:, None])
+    try:
+        start = estimate_start(grid[np.isfinite(grid)])
+    except UserInputError:  # too few pixels or no spread: no comb to look for
+        return None
+    gain, noise = start["gain_adu"], start["noise_adu"]
+    if gain is None or not noise < RESOLVED_NOISE_PER_GAIN * gain:
+        return None
+    return (gain, noise) if electrons_are_random((grid - start["offset_adu"]) / gain) else None
 
 
 def frame_background(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -> Background:
     """The background of one frame (h, w) ADU, row by row, in either regime (NaN pixels ignored).
 
-    Every row is kept, columns are sampled down to `max_columns`. Single
-    electrons count as resolved when the pixel distribution, each row taken
-    from its 2 % quantile (the pedestal may drift by more than an electron
-    over a frame), shows a comb of peaks (`calibration.estimate_start`), its
-    readout noise is below 0.35 gain, and its one-electron pixels are
-    scattered as dark current is (`electrons_are_random`); then
-    `skipper_row_background`, else `ccd_row_background`. The background is
-    not trusted (and its level and spread are those of the whole frame)
-    when fewer than `MIN_BACKGROUND_SHARE` of the pixels lie within 4
-    spreads of it.
+    Where single electrons are resolved (`single_electrons`): the frame's
+    whole calibration, on the whole frame (`skipper_background`); else
+    `ccd_row_background` on every row, its columns sampled down to
+    `max_columns`. The background is not trusted (and its level and spread
+    are those of the whole frame) when fewer than `MIN_BACKGROUND_SHARE` of
+    the pixels lie within 4 spreads of it.
     """
-    from ccdseg.measure.calibration import RESOLVED_NOISE_PER_GAIN, estimate_start
-
     frame = np.asarray(frame, dtype=np.float32)
-    step = max(1, math.ceil(frame.shape[1] / max_columns))
-    sample = frame[:, ::step]
-    srt, count = _sorted_rows(sample)
-    baseline = _at(srt, (count * 0.02).astype(np.int64))
-    grid = statistics_sample(sample - baseline[:, None])
-    try:
-        start = estimate_start(grid[np.isfinite(grid)])
-    except UserInputError:  # too few pixels or no spread: no comb to look for
-        start = {"gain_adu": None, "noise_adu": 0.0}
-    gain, noise = start["gain_adu"], start["noise_adu"]
-    resolved = gain is not None and noise < RESOLVED_NOISE_PER_GAIN * gain
-    if resolved:
-        resolved = electrons_are_random((grid - start["offset_adu"]) / gain)
-    if resolved:
-        level, spread, gain, noise = skipper_row_background(sample, gain, noise)
-    else:
-        level, noise_rows = ccd_row_background(sample)
-        spread, gain, noise = noise_rows, None, float(np.nanmedian(noise_rows))
-    return _checked(Background(level, spread, gain, float(noise)), sample)
+    sample = _column_sample(frame, max_columns)
+    if single_electrons(frame, max_columns) is not None:
+        try:
+            return _checked(skipper_background(frame, None), sample)
+        except UserInputError:  # no comb after all on the whole frame: measured as a CCD frame
+            pass
+    level, noise_rows = ccd_row_background(sample)
+    return _checked(Background(level, noise_rows, None, float(np.nanmedian(noise_rows))), sample)
 
 
 def _checked(background: Background, sample: np.ndarray) -> Background:
@@ -220,4 +226,4 @@ def _checked(background: Background, sample: np.ndarray) -> Background:
     note = (f"no background found: only {share:.0%} of the pixels lie near the pedestal" if good
             else "no background found: the pedestal or noise of some rows cannot be measured")
     return Background(np.full(len(sample), float(pedestal.reshape(()))), np.full(len(sample), fallback),
-                      background.gain_adu_per_electron, background.noise_adu, False, note)
+                      background.gain_adu_per_electron, background.noise_adu, False, note, background.fit)

@@ -222,7 +222,7 @@ def _comb_phase_pedestals(residual: np.ndarray, usable: np.ndarray, gain: float,
     coherence = np.exp(-2.0 * (np.pi * noise / gain) ** 2)    # |mean of exp(2 pi i x / gain)| of the comb
     counts = usable.sum(axis=1)
     needed = 12.5 / coherence**2                              # pixels for a phase error of about 0.2 rad
-    angle = np.where(usable, residual, 0.0) * (2.0 * np.pi / gain)
+    angle = (np.where(usable, residual, 0.0) * (2.0 * np.pi / gain)).astype(np.float32)
     cos_sum = _pooled_rows((np.cos(angle) * usable).sum(axis=1), counts, needed)
     sin_sum = _pooled_rows((np.sin(angle) * usable).sum(axis=1), counts, needed)
     pixels = _pooled_rows(counts, counts, needed)

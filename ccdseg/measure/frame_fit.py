@@ -28,12 +28,13 @@ from ccdseg.measure.calibration import (
 
 # %% Defaults
 STREAK_WINDOW_PX = 32            # running window along a row that finds horizontal streaks
-STREAK_NEIGHBOUR_ROWS = 9        # rows whose median window is a streak window's baseline
+STREAK_NEIGHBOUR_ROWS = 9        # a streak window's baseline: the mean of the same window in the 8 rows around
 FALSE_ALARM = 1e-7               # chance that a window of dark current alone is taken for a streak
 HOT_COLUMN_SIGMA = 6.0           # significance of a hot column above its neighbours
 HOT_COLUMN_MIN_ELECTRONS = 0.1   # and its smallest excess, electrons per pixel
 GLOW_WINDOW_PX = 25              # squares whose mean charge finds broad glow (amplifier glow)
 GLOW_SIGMA = 4.0                 # significance of a square's excess over its row's typical square
+GLOW_BLOCK_PX = 5                # glow is measured on blocks of this many pixels a side
 GLOW_REACH_PX = 400              # farthest distance (row + column) from the readout corner where glow is measured
 
 
@@ -102,7 +103,7 @@ def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: flo
     In this order, each test on what the earlier ones left: hot columns,
     glow (broad excess near the readout corner), streaks: runs
     of STREAK_WINDOW_PX along a row holding far more charge than the same
-    columns of the rows above and below (a local baseline, which glow and
+    columns of the 8 rows around (a local baseline, which glow and
     rising dark current share with the row).
     """
     finite = np.isfinite(electrons)
@@ -117,8 +118,11 @@ def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: flo
     lambda_rows = np.maximum(fill_rows(row_means, row_counts > 0, 15), 0.0)
     window = min(STREAK_WINDOW_PX, electrons.shape[1])
     sums = ndimage.uniform_filter1d(np.where(usable, electrons, lambda_rows[:, None]), window, axis=1) * window
-    baseline = np.maximum(ndimage.median_filter(sums, size=(STREAK_NEIGHBOUR_ROWS, 1), mode="nearest"), window * 1e-3)
-    limit = stats.poisson.isf(FALSE_ALARM, baseline) + 5.5 * noise_e * np.sqrt(window)
+    rows = STREAK_NEIGHBOUR_ROWS
+    around = (ndimage.uniform_filter1d(sums, rows, axis=0, mode="nearest") * rows - sums) / (rows - 1)
+    steps = np.rint(np.maximum(around, window * 1e-3) * 10.0).astype(np.int64)  # the Poisson tail on 0.1-electron steps
+    table = stats.poisson.isf(FALSE_ALARM, np.maximum(np.arange(int(steps.max()) + 1) / 10.0, window * 1e-3))
+    limit = table[steps] + 5.5 * noise_e * np.sqrt(window)
     streaks = ndimage.maximum_filter1d(sums > limit, window, axis=1)
     clean = column_usable & ~streaks
     clean[:, 0] = False
@@ -129,20 +133,29 @@ def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: flo
 def _glow(electrons: np.ndarray, usable: np.ndarray, lambda_e: float, noise_e: float) -> np.ndarray:
     """Broad regions of excess charge (amplifier glow near the readout corner), (h, w) bool.
 
-    The mean charge of every GLOW_WINDOW_PX square of usable pixels is
-    compared with its row's median square; squares GLOW_SIGMA standard
-    errors (and 0.02 electron) above it are glow, grown by a square.
+    The mean charge of every GLOW_WINDOW_PX square of usable pixels (on
+    blocks of GLOW_BLOCK_PX, so a whole CCD costs little) is compared with its
+    row's median square; squares GLOW_SIGMA standard errors (and 0.02
+    electron) above it are glow, grown by a square.
     """
-    window = min(GLOW_WINDOW_PX, *electrons.shape)
-    weight = ndimage.uniform_filter(usable.astype(np.float64), window, mode="nearest")
-    local = ndimage.uniform_filter(np.where(usable, electrons, 0.0), window, mode="nearest") / np.maximum(weight, 1e-9)
-    counted = weight > 0.3
-    baseline = np.zeros((electrons.shape[0], 1))
-    rows = counted.any(axis=1)
-    baseline[rows, 0] = [np.median(row[keep]) for row, keep in zip(local[rows], counted[rows])]
+    block = GLOW_BLOCK_PX if min(electrons.shape) >= 4 * GLOW_WINDOW_PX else 1
+    height, width = (s // block * block for s in electrons.shape)
+    shape = (height // block, block, width // block, block)
+    counts = usable[:height, :width].reshape(shape).sum(axis=(1, 3)).astype(np.float64)
+    sums = np.where(usable, electrons, 0.0)[:height, :width].reshape(shape).sum(axis=(1, 3))
+    window = max(1, min(GLOW_WINDOW_PX // block, *counts.shape))
+    weight = ndimage.uniform_filter(counts, window, mode="nearest")
+    local = ndimage.uniform_filter(sums, window, mode="nearest") / np.maximum(weight, 1e-9)
+    counted = weight > 0.3 * block * block
+    with np.errstate(invalid="ignore"):
+        baseline = np.nanmedian(np.where(counted, local, np.nan), axis=1, keepdims=True) if counted.any() else local
     error = np.sqrt((lambda_e + noise_e**2) / np.maximum(weight * window**2, 1.0))
-    glow = (local - baseline > np.maximum(GLOW_SIGMA * error, 0.02)) & counted
-    return ndimage.binary_dilation(glow, iterations=window) if glow.any() else glow
+    glow = (local - np.nan_to_num(baseline, nan=np.inf) > np.maximum(GLOW_SIGMA * error, 0.02)) & counted
+    if glow.any():
+        glow = ndimage.binary_dilation(glow, iterations=window)
+    full = np.zeros(electrons.shape, dtype=bool)
+    full[:height, :width] = np.repeat(np.repeat(glow, block, axis=0), block, axis=1)
+    return full
 
 
 def fit_frame(image: np.ndarray, gain_adu_per_electron: float | None = None, row_bands: int = 8) -> FrameFit:

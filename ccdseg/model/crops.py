@@ -5,7 +5,9 @@ about 90 % of a simulated frame's pixels are pedestal and noise. Here each
 step is a batch of square crops of the (already normalised) frames, a share
 of them centred on a pixel of an object (glowing, hot pixel or cluster),
 the rest anywhere, as detection trainings do; every crop is turned and
-flipped at random (the 8 symmetries of a square). The network is fully
+flipped at random (`symmetries`: the 8 of a square, or for skipper frames,
+whose columns and rows differ (the first column, the serial trail after a
+cluster, streaks along rows), only a flip of the rows). The network is fully
 convolutional, so it is trained on crops and run on frames of any size.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ccdseg.core.errors import UserInputError
 # %% Defaults
 CROP_PX = 128
 OBJECT_SHARE = 0.5
+SYMMETRIES = ("square", "rows")
 
 
 # %% Batches
@@ -33,15 +36,19 @@ class CropBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int,
-                 pixel_weights: np.ndarray | None = None, crop_px: int = CROP_PX, object_share: float = OBJECT_SHARE):
+                 pixel_weights: np.ndarray | None = None, crop_px: int = CROP_PX, object_share: float = OBJECT_SHARE,
+                 symmetries: str = "square"):
         super().__init__()
         if min(x.shape[1:3]) < crop_px:
             raise UserInputError(f"crops of {crop_px} px do not fit frames of {x.shape[1]} x {x.shape[2]} px")
+        if symmetries not in SYMMETRIES:
+            raise UserInputError(f"symmetries must be one of {', '.join(SYMMETRIES)}, not {symmetries!r}")
         if not 0.0 <= object_share <= 1.0:
             raise UserInputError(f"the share of crops centred on objects must be 0..1, not {object_share}")
         self.x, self.y, self.weights = x, y, pixel_weights
         self.batch_size, self.steps, self.seed = int(batch_size), int(steps), int(seed)
         self.crop_px, self.object_share, self.epoch = int(crop_px), float(object_share), 0
+        self.symmetries = symmetries
         flat = y.reshape(len(y), -1)
         self.objects = [np.flatnonzero(frame != BACKGROUND) for frame in flat]
 
@@ -76,7 +83,11 @@ class CropBatches(keras.utils.PyDataset):
         for frame, top, left in self.corners(rng):
             turns, flip = int(rng.integers(4)), bool(rng.integers(2))
             for out, array in zip(batch, parts):
-                crop = np.rot90(array[frame, top : top + size, left : left + size], turns)
-                out.append(crop[:, ::-1] if flip else crop)
+                crop = array[frame, top : top + size, left : left + size]
+                if self.symmetries == "square":
+                    crop = np.rot90(crop, turns)[:, ::-1] if flip else np.rot90(crop, turns)
+                elif flip:
+                    crop = crop[::-1]
+                out.append(crop)
         x, y = np.stack(batch[0]), np.eye(N_CLASSES, dtype=np.float32)[np.stack(batch[1])]
         return (x, y, np.stack(batch[2])) if self.weights is not None else (x, y)

@@ -70,8 +70,20 @@ def stretch(sigmas, normalisation: dict | None = None, out: np.ndarray | None = 
     return values
 
 
-def _standardised(images: np.ndarray, normalisation: dict, warn: Callable[[int, str], None] | None) -> np.ndarray:
-    """(images - background) / spread per frame, float32 (n, h, w): the whole frame's or each row's (`row-asinh`)."""
+def unstretch(values: np.ndarray, normalisation: dict | None = None) -> np.ndarray:
+    """The inverse of `stretch`: network input values back to noise sigmas, float32 (a copy)."""
+    normalisation = normalisation or NORMALISATION
+    scale = float(normalisation.get("asinh_scale", ASINH_SCALE))
+    gain = float(normalisation.get("gain", 1.0))
+    return (np.float32(scale) * np.sinh(np.asarray(values, dtype=np.float32) / np.float32(gain * scale))).astype(np.float32)
+
+
+def _standardised(images: np.ndarray, normalisation: dict, warn: Callable[[int, str], None] | None,
+                  backgrounds: list | None = None) -> np.ndarray:
+    """(images - background) / spread per frame, float32 (n, h, w): the whole frame's or each row's (`row-asinh`).
+
+    With `row-asinh`, each frame's `Background` is appended to `backgrounds` when given.
+    """
     if normalisation.get("method") == "robust-asinh":
         pedestal, sigma = robust_background(images)
         z = images - pedestal
@@ -80,6 +92,8 @@ def _standardised(images: np.ndarray, normalisation: dict, warn: Callable[[int, 
     z = np.empty(images.shape, dtype=np.float32)
     for index, (frame, out) in enumerate(zip(images.reshape(-1, *images.shape[-2:]), z.reshape(-1, *images.shape[-2:]))):
         background = frame_background(frame)
+        if backgrounds is not None:
+            backgrounds.append(background)
         if not background.trusted:
             (warn or _warn)(index, background.note)
         np.subtract(frame, background.level_adu[:, None].astype(np.float32), out=out)
@@ -96,7 +110,7 @@ class UntrustedBackground(UserWarning):
 
 
 def normalise_frames(images: np.ndarray, normalisation: dict | None = None,
-                     warn: Callable[[int, str], None] | None = None) -> np.ndarray:
+                     warn: Callable[[int, str], None] | None = None, backgrounds: list | None = None) -> np.ndarray:
     """Standardisation of each frame by its background, then an asinh stretch; the network's input.
 
     images : (h, w) or (n, h, w) ADU, NaN allowed (ignored by the statistics,
@@ -109,6 +123,8 @@ def normalise_frames(images: np.ndarray, normalisation: dict | None = None,
         the frames through in ADU (NaN set to 0), as the original fed its network.
     warn : called as warn(frame index, note) for a frame whose background
         cannot be found (default: an `UntrustedBackground` warning).
+    backgrounds : a list that receives each frame's `measure.background.Background`
+        (`row-asinh` only), for the decision rules that need the frame's calibration.
 
     Returns float32 (..., h, w, channels): channel 0 the stretched frame,
     channel 1 (with `matched_sigmas_px`) its stretched matched-filter
@@ -121,7 +137,7 @@ def normalise_frames(images: np.ndarray, normalisation: dict | None = None,
     if normalisation.get("method") not in ("robust-asinh", "row-asinh"):
         raise UserInputError(f"unknown normalisation {normalisation.get('method')!r}")
     images = np.asarray(images, dtype=np.float32)
-    z = _standardised(images, normalisation, warn)
+    z = _standardised(images, normalisation, warn, backgrounds)
     if not np.isfinite(z).all():
         np.nan_to_num(z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     out = np.empty(images.shape + (input_channels(normalisation),), dtype=np.float32)
