@@ -55,8 +55,8 @@ KNOWN_SETTING_IMPORTS = {
 }
 
 # third-party libraries slow to import, which may be imported inside the function that needs them
-HEAVY_LIBRARIES = {"keras", "tensorflow", "openvino", "dask", "uproot", "photutils", "matplotlib", "astropy",
-                   "albumentations", "sklearn"}
+HEAVY_LIBRARIES = {"keras", "tensorflow", "openvino", "dask", "distributed", "uproot", "photutils", "matplotlib",
+                   "astropy", "albumentations", "sklearn"}  # distributed: Dask's, also imported as dask.distributed
 # (module, project module) imported inside a function, and why
 INNER_PROJECT_IMPORTS = {
     # registers the custom loss with Keras, so it loads Keras (5 s): only where a model is loaded
