@@ -58,3 +58,31 @@ def test_matched_detections_add_faint_points_away_from_defects_and_clusters():
     assert added[15, 20] == CLUSTER and added[15, 21] == CLUSTER
     assert added[15, 7] == BACKGROUND and added[5, 30] == BACKGROUND
     assert np.array_equal(added[25:35, 25:35], ids[25:35, 25:35])
+
+
+def test_frame_defects_replace_the_networks_and_bright_unlisted_ones_are_clusters():
+    from ccdseg.infer.decision import apply_frame_defects
+
+    ids = np.zeros((10, 10), np.uint8)
+    ids[2, 4] = HOT_PIXEL  # the network calls an X-ray's core hot
+    ids[7, 7] = GLOWING  # ... and a faint speck glowing
+    ids[:, 9] = CLUSTER  # a track along the first column's twin
+    defects = np.zeros((10, 10), np.uint8)
+    defects[:, 0] = GLOWING
+    defects[:, 9] = HOT_PIXEL
+    z = np.zeros((10, 10), np.float32)
+    z[2, 4] = 40.0
+    apply_frame_defects(ids, defects, z, cluster_sigma=5.0)
+    assert ids[2, 4] == CLUSTER and ids[7, 7] == BACKGROUND
+    assert np.all(ids[:, 0] == GLOWING) and np.all(ids[:, 9] == HOT_PIXEL)
+
+
+def test_faint_clusters_the_background_could_make_are_dropped():
+    from ccdseg.infer.decision import drop_faint_clusters
+
+    ids = np.zeros((12, 12), np.uint8)
+    z = np.zeros((12, 12), np.float32)
+    ids[1, 1:3], z[1, 1:3] = CLUSTER, 3.0  # two dark-current electrons: 6 / sqrt(2) = 4.2
+    ids[6:8, 6:8], z[6:8, 6:8] = CLUSTER, 10.0  # a deposit: 40 / 2 = 20
+    drop_faint_clusters(ids, z, 6.0)
+    assert not (ids[1] == CLUSTER).any() and (ids[6:8, 6:8] == CLUSTER).all()

@@ -1,0 +1,46 @@
+"""The whole measurement of a skipper frame (ccdseg/measure/frame_fit.py) and its defects (ccdseg/measure/defects.py)."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ccdseg.core.classes import GLOWING, HOT_PIXEL
+from ccdseg.core.scoring import score_labels
+from ccdseg.measure.defects import dark_current_rows, defect_labels, glow_map, trimmed_streaks
+from ccdseg.measure.frame_fit import fit_frame
+from ccdseg.simulate.detector import DAMIC_M, random_detector
+from ccdseg.simulate.skipper import simulate_skipper_frame
+
+
+def test_hot_columns_start_at_their_defect_row_and_glow_is_measured():
+    detector = replace(DAMIC_M, hot_columns=((200, 4.0), (400, 2.0)), amplifier_glow_probability=1.0,
+                       amplifier_glow_electrons=15.0, amplifier_glow_length_px=30.0)
+    frame = simulate_skipper_frame(np.random.default_rng(3), detector, (320, 640))
+    fit = fit_frame(frame.image)
+    assert [c for c, _ in fit.hot_columns] == [200, 400] and fit.hot_column_rows == (0, 0)
+    assert fit.amplifier_glow[0] == pytest.approx(15.0, rel=0.3) and fit.amplifier_glow[1] == pytest.approx(30.0, rel=0.3)
+    assert glow_map(fit)[0, 0] == pytest.approx(fit.amplifier_glow[0], rel=1e-5)
+    assert dark_current_rows(fit)[-1] > dark_current_rows(fit)[0]
+
+
+def test_defects_from_the_fit_match_the_truth_on_varied_frames():
+    """Glowing (first column, glow) and hot pixel (hot columns from their defect, streaks): F1 at least 0.9 each."""
+    rng = np.random.default_rng(11)
+    predicted, truth = [], []
+    for _ in range(6):
+        frame = simulate_skipper_frame(rng, random_detector(rng), (320, 640))
+        labels = defect_labels(fit_frame(frame.image), frame.image)
+        defects = np.where(np.isin(frame.truth, (GLOWING, HOT_PIXEL)), frame.truth, 0)
+        labels[frame.truth == 3] = 0  # a deposit on a defect is the truth's cluster
+        predicted.append(labels), truth.append(defects)
+    scores = score_labels(np.stack(predicted), np.stack(truth))
+    assert scores["glowing"]["f1"] > 0.9 and scores["hot pixel"]["f1"] > 0.9
+
+
+def test_streak_windows_are_cut_to_the_streak():
+    excess = np.zeros((3, 100))
+    excess[1, 30:60] = 3.0
+    found = np.zeros((3, 100), bool)
+    found[1, 10:80] = True
+    cut = trimmed_streaks(found, excess)
+    assert cut[1].sum() <= 36 and cut[1, 30:60].all() and not cut[0].any()

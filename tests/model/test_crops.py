@@ -1,0 +1,43 @@
+"""Training batches of crops (ccdseg/model/crops.py): shapes, objects in view, symmetries, reproducibility."""
+import numpy as np
+import pytest
+
+from ccdseg.core.classes import CLUSTER, N_CLASSES
+from ccdseg.core.errors import UserInputError
+from ccdseg.model.crops import CropBatches
+
+
+def frames():
+    y = np.zeros((4, 256, 256), np.uint8)
+    y[:, 200:204, 30:34] = CLUSTER
+    x = np.random.default_rng(0).normal(size=(4, 256, 256, 2)).astype(np.float32)
+    x[..., 0] += np.arange(256, dtype=np.float32)[None, :, None] / 256.0  # a ramp along the rows
+    return x, y
+
+
+def test_batches_have_their_shapes_and_one_hot_targets():
+    x, y = frames()
+    batches = CropBatches(x, y, 6, 3, seed=1, pixel_weights=np.ones(y.shape, np.float32), crop_px=64)
+    xb, yb, wb = batches[2]
+    assert len(batches) == 3 and xb.shape == (6, 64, 64, 2) and yb.shape == (6, 64, 64, N_CLASSES)
+    assert wb.shape == (6, 64, 64) and np.allclose(yb.sum(axis=-1), 1.0)
+
+
+def test_object_share_centres_crops_on_objects_and_seeds_repeat():
+    x, y = frames()
+    on_objects = CropBatches(x, y, 32, 1, seed=2, crop_px=64, object_share=1.0)[0][1]
+    anywhere = CropBatches(x, y, 32, 1, seed=2, crop_px=64, object_share=0.0)[0][1]
+    assert (on_objects[..., CLUSTER].sum(axis=(1, 2)) > 0).all() and (anywhere[..., CLUSTER].sum(axis=(1, 2)) > 0).mean() < 0.5
+    again = CropBatches(x, y, 32, 1, seed=2, crop_px=64, object_share=1.0)[0][0]
+    assert np.array_equal(again, CropBatches(x, y, 32, 1, seed=2, crop_px=64, object_share=1.0)[0][0])
+
+
+def test_skipper_symmetries_keep_rows_as_rows():
+    x, y = frames()
+    rows = CropBatches(x, y, 32, 1, seed=3, crop_px=64, symmetries="rows")[0][0][..., 0]
+    slope = np.mean(np.diff(rows.mean(axis=2), axis=1), axis=1)  # along the crop's rows: the ramp or its flip
+    assert np.all(np.abs(np.abs(slope) - 1 / 256) < 0.01)
+    with pytest.raises(UserInputError, match="symmetries"):
+        CropBatches(x, y, 2, 1, seed=0, symmetries="hexagon")
+    with pytest.raises(UserInputError, match="do not fit"):
+        CropBatches(x, y, 2, 1, seed=0, crop_px=512)
