@@ -26,6 +26,8 @@ from ccdseg.core.errors import UserInputError, quiet_native_logs, run_command
 from ccdseg.core.safe_write import refuse_existing
 from ccdseg.evaluate.training_report import evaluate_and_save
 from ccdseg.model.training import (
+    DETECTORS,
+    SCHEDULES,
     TrainingSettings,
     build_model,
     fit_model,
@@ -39,8 +41,12 @@ from ccdseg.model.unet import PRESETS
 _DEFAULTS = TrainingSettings()
 PRESET = _DEFAULTS.preset
 MODEL_NAME = _DEFAULTS.model_name
+DETECTOR = _DEFAULTS.detector  # damic-2020 (the original's frames) or damic-m (skipper CCDs)
 EPOCHS = _DEFAULTS.epochs
-BATCH_FRAMES = _DEFAULTS.batch_size  # frames per training step
+BATCH_FRAMES = _DEFAULTS.batch_size  # crops (or whole frames) per training step
+CROP_PX = _DEFAULTS.crop_px  # None: whole frames, as the original
+STEPS_PER_EPOCH = _DEFAULTS.steps_per_epoch
+SCHEDULE = _DEFAULTS.schedule
 TRAIN_COUNT = _DEFAULTS.train_count
 VARIED_COUNT = _DEFAULTS.varied_count
 TEST_COUNT = _DEFAULTS.test_count
@@ -57,7 +63,8 @@ LAYOUT = _DEFAULTS.layout
 def settings_block() -> TrainingSettings:
     """The training settings of this file's Settings block, read now (so edits made in Spyder count)."""
     return TrainingSettings(
-        preset=PRESET, model_name=MODEL_NAME, epochs=EPOCHS, batch_size=BATCH_FRAMES, train_count=TRAIN_COUNT,
+        preset=PRESET, model_name=MODEL_NAME, detector=DETECTOR, epochs=EPOCHS, batch_size=BATCH_FRAMES,
+        crop_px=CROP_PX, steps_per_epoch=STEPS_PER_EPOCH, schedule=SCHEDULE, train_count=TRAIN_COUNT,
         varied_count=VARIED_COUNT, test_count=TEST_COUNT, seed=SEED, labels=LABELS, augment=AUGMENT,
         learning_rate=LEARNING_RATE, matched_filter=MATCHED_FILTER, layout=LAYOUT, validation_split=VALIDATION_SPLIT,
     )
@@ -82,8 +89,7 @@ def train(settings: TrainingSettings | None = None, *, workdir: Path | None = No
             raise UserInputError(f"{option} must be at least {least}, not {value}")
     if settings.raw_adu and settings.matched_filter:
         raise UserInputError("--raw-adu gives the network the frame in ADU alone: add --no-matched-filter")
-    if settings.preset not in PRESETS:
-        raise UserInputError(f"--preset must be one of {', '.join(PRESETS)}, not {settings.preset!r}")
+    check_settings(settings)
     paths = RunPaths(Path(workdir or repo_paths.REPO), settings.model_name)
     refuse_existing([paths.model, paths.card], force, " or choose --model-name")
     paths.model.parent.mkdir(parents=True, exist_ok=True)
@@ -95,12 +101,28 @@ def train(settings: TrainingSettings | None = None, *, workdir: Path | None = No
     data = prepare_data(settings, paths.workdir)
     model, weights = build_model(settings, data, distribute)
     fit_started = time.time()
-    fitted = fit_model(model, data, settings, paths)
+    fitted = fit_model(model, data, settings, paths, weights)
     record = {"weights": weights, **fitted, "train_seconds": fitted["fit_seconds"] + fit_started - started}
     card = evaluate_and_save(model, data, settings, paths, record, show)
     print(f"saved {paths.model}, {paths.card.name}, {paths.log.name}; figures in {paths.figures}"
           f" ({record['train_seconds']:.0f} s)")
     return card
+
+
+def check_settings(settings: TrainingSettings) -> None:
+    """Raise `UserInputError` naming the first option that cannot be (besides the counts checked in `train`)."""
+    if settings.preset not in PRESETS:
+        raise UserInputError(f"--preset must be one of {', '.join(PRESETS)}, not {settings.preset!r}")
+    if settings.detector not in DETECTORS:
+        raise UserInputError(f"--detector must be one of {', '.join(DETECTORS)}, not {settings.detector!r}")
+    if settings.schedule not in SCHEDULES:
+        raise UserInputError(f"--schedule must be one of {', '.join(SCHEDULES)}, not {settings.schedule!r}")
+    if settings.crop_px is not None and (settings.crop_px < 16 or settings.crop_px % 8):
+        raise UserInputError(f"--crop must be 0 (whole frames) or a multiple of 8 of at least 16 px, not {settings.crop_px}")
+    if settings.steps_per_epoch is not None and settings.steps_per_epoch < 1:
+        raise UserInputError(f"--steps-per-epoch must be at least 1, not {settings.steps_per_epoch}")
+    if not 0.0 <= settings.object_share <= 1.0:
+        raise UserInputError(f"--object-share must be 0..1, not {settings.object_share}")
 
 
 # %% Command line
@@ -111,8 +133,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--preset", default=PRESET, choices=sorted(PRESETS), help="network and loss settings")
     parser.add_argument("--model-name", default=MODEL_NAME, help="saved as Models/NAME.keras, .json, .log")
+    parser.add_argument("--detector", default=DETECTOR, choices=DETECTORS,
+                        help="the kind of frame the model is for: its training data, normalisation and decision rule")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="most epochs (early stopping may end sooner)")
-    parser.add_argument("--batch-size", type=int, default=BATCH_FRAMES, help="frames per training step")
+    parser.add_argument("--batch-size", type=int, default=BATCH_FRAMES, help="crops (or whole frames) per training step")
+    parser.add_argument("--crop", type=int, default=CROP_PX or 0,
+                        help="side of the training crops, px, half of them centred on objects (0: whole frames)")
+    parser.add_argument("--steps-per-epoch", type=int, default=STEPS_PER_EPOCH or 0,
+                        help="training steps an epoch (0: one pass over the frames)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=SCHEDULE,
+                        help="learning rate: warm-up and cosine decay, or the original's ReduceLROnPlateau")
     parser.add_argument("--train-count", type=int, default=TRAIN_COUNT, help="frames simulated if none exist")
     parser.add_argument("--varied-count", type=int, default=VARIED_COUNT, help="robustness frames (0: none)")
     parser.add_argument("--test-count", type=int, default=TEST_COUNT, help="test frames simulated if none exist")
@@ -120,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", choices=("truth", "thresholds"), default=LABELS,
                         help="learn the exact truth or the original's threshold labels")
     parser.add_argument("--augment", action="store_true", help="add an augmented copy of the training set")
-    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="the optimiser's default if none")
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE,
+                        help="peak of the cosine schedule (default 0.002), or the optimiser's (plateau)")
     parser.add_argument("--workdir", type=Path, default=repo_paths.REPO, help="where Images/ and Models/ live")
     parser.add_argument("--distribute", action="store_true", help="train on all local GPUs (MirroredStrategy)")
     parser.add_argument("--overlap-weight", type=float, default=library_defaults.overlap_weight,
@@ -140,8 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrainingSettings(
         preset=args.preset,
         model_name=args.model_name,
+        detector=args.detector,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        crop_px=args.crop or None,
+        steps_per_epoch=args.steps_per_epoch or None,
+        schedule=args.schedule,
         train_count=args.train_count,
         varied_count=args.varied_count,
         test_count=args.test_count,

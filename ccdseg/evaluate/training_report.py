@@ -11,6 +11,7 @@ from ccdseg.core.safe_write import save_text
 from ccdseg.core.scoring import classification_report, score_labels
 from ccdseg.infer.segmenter import Segmenter
 from ccdseg.model import unet
+from ccdseg.model import predict
 from ccdseg.model.training import TrainingData, TrainingSettings
 from ccdseg.model.training_outputs import RunPaths, draw_run_figures
 
@@ -27,11 +28,12 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
     preset = unet.PRESETS[settings.preset]
     segmenter = Segmenter(model, {"depth": preset["depth"], "decision": settings.decision,
                                   "normalisation": settings.normalisation})
-    prediction = segmenter.classes_of_normalised(data.test_normalised)
+    prediction = segmenter.classes_of_normalised(data.test_normalised, frames=data.test_images,
+                                                 backgrounds=data.test_backgrounds)
     scores = score_labels(prediction, data.test_truth)
     report = classification_report(prediction, data.test_truth)
     test_loss = float(model.evaluate(data.test_normalised, to_one_hot(data.test_truth),
-                                     batch_size=settings.batch_size, verbose=0)[0])
+                                     batch_size=predict.PREDICT_BATCH_FRAMES, verbose=0)[0])
     print(f"test loss {test_loss:.4f}\n{report}")
     card = {
         "name": settings.model_name,
@@ -51,7 +53,11 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
         "epochs_run": record["epochs_run"],
         "best_epoch": record["best_epoch"],
         "resumed": record["resumed"],
+        "detector": settings.detector,
         "batch_size": settings.batch_size,
+        "crop_px": settings.crop_px,
+        "steps": record.get("steps"),
+        "schedule": settings.schedule,
         "seed": settings.seed,
         "data": data.provenance,
         "train_seconds": round(record["train_seconds"], 1),

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ccdseg.core.classes import CLASS_NAMES, to_one_hot
+from ccdseg.core.classes import CLASS_NAMES
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.safe_write import save_text
 from ccdseg.model import training_data, unet
@@ -25,7 +25,9 @@ from ccdseg.model.class_weights import get_weights
 from ccdseg.model.normalisation import (
     ADU_NORMALISATION,
     MATCHED_NORMALISATION,
+    MATCHED_ROW_NORMALISATION,
     NORMALISATION,
+    ROW_NORMALISATION,
     input_channels,
     normalise_frames,
 )
@@ -37,7 +39,8 @@ from ccdseg.model.training_data import (
     split_validation,
     training_dataset,
 )
-from ccdseg.model.training_outputs import RunPaths, f1_callback
+from ccdseg.model.crops import CropBatches
+from ccdseg.model.training_outputs import RunPaths, progress_callback, validation_callback
 from ccdseg.model.unet import build_preset
 
 # %% Defaults
@@ -50,6 +53,19 @@ DECISION = {
     "matched_guard_px": 3,
     "matched_grow_sigma": 1.5,
 }
+# skipper frames: defects from the frame's own calibration, and no cluster the dark current alone could make
+SKIPPER_DECISION = {
+    "cluster_probability": 0.5,
+    "frame_defects": True,
+    "frame_defects_cluster_sigma": 5.0,
+    "min_cluster_significance": 7.0,
+}
+DETECTORS = ("damic-2020", "damic-m")
+COSINE_PEAK = 2e-3  # peak learning rate of the cosine schedule (Adam)
+SCHEDULES = ("cosine", "plateau")
+# the data sets of a model for each kind of frame: (training name, varied name, test name)
+DATASET_NAMES = {"damic-2020": ("training", "varied", "test"), "damic-m": ("skipper_training", "skipper_varied",
+                                                                          "skipper_test")}
 
 
 
@@ -59,8 +75,13 @@ class TrainingSettings:
 
     preset: str = "default"
     model_name: str = "unet"
-    epochs: int = 15
-    batch_size: int = 8  # frames per training step
+    detector: str = "damic-2020"  # the kind of frame the model is for (damic-m: skipper CCDs)
+    epochs: int = 6
+    batch_size: int = 16  # crops (or whole frames, crop_px None) per training step
+    crop_px: int | None = 128  # side of the training crops; None: whole frames, as the original
+    steps_per_epoch: int | None = 100  # None: one pass over the frames (whole frames)
+    object_share: float = 0.5  # share of crops centred on an object (glowing, hot pixel, cluster)
+    schedule: str = "cosine"  # learning rate: warm-up then cosine decay, or the original's ReduceLROnPlateau
     train_count: int = 200
     varied_count: int = 200
     test_count: int = 42
@@ -79,15 +100,30 @@ class TrainingSettings:
 
     @property
     def normalisation(self) -> dict:
-        """The input normalisation: with the matched-filter channel, the frame alone, or raw ADU."""
+        """The input normalisation: with the matched-filter channel, the frame alone, or raw ADU.
+
+        Skipper frames (`detector` damic-m) are normalised row by row
+        (`row-asinh`: pedestal drift, dark current rising with the row);
+        frames of the 2020 kind as the models before them (`robust-asinh`).
+        """
         if self.raw_adu:
             return dict(ADU_NORMALISATION)
+        if self.detector == "damic-m":
+            return dict(MATCHED_ROW_NORMALISATION if self.matched_filter else ROW_NORMALISATION)
         return dict(MATCHED_NORMALISATION if self.matched_filter else NORMALISATION)
 
     @property
     def decision(self) -> dict:
-        """The decision rule written in the card: `DECISION` with the matched filter, else the most likely class."""
+        """The decision rule written in the card: `SKIPPER_DECISION` for skipper frames, `DECISION` with the
+        matched filter, else the most likely class."""
+        if self.detector == "damic-m":
+            return dict(SKIPPER_DECISION)
         return dict(DECISION) if self.matched_filter else {}
+
+    @property
+    def symmetries(self) -> str:
+        """The crops' symmetries: a square's 8 for 2020 frames, a flip of the rows for skipper frames."""
+        return "rows" if self.detector == "damic-m" else "square"
 
 
 @dataclass
@@ -103,29 +139,38 @@ class TrainingData:
     test_truth: np.ndarray
     test_normalised: np.ndarray
     provenance: dict = field(default_factory=dict)
+    test_backgrounds: list = field(default_factory=list)  # the test frames' backgrounds (row-asinh), for the decision
 
 
 # %% Stages of a run
 def prepare_data(settings: TrainingSettings, workdir: Path) -> TrainingData:
-    """Load or simulate the training, robustness and test sets; targets, split, augmentation, normalisation."""
+    """Load or simulate the training, robustness and test sets; targets, split, augmentation, normalisation.
+
+    The sets of the model's `detector` (`DATASET_NAMES`): for damic-2020
+    the user's training set, varied physics of the 2020 kind and the test
+    set; for damic-m skipper frames of the DAMIC-M preset, frames of the
+    whole DAMIC-M range, and a test set of that range.
+    """
     train_dir, test_dir = workdir / "Images" / "Train", workdir / "Images" / "Test"
-    seed = settings.seed
-    images, truth, provenance = load_or_simulate(train_dir, "training", settings.train_count, seed + 1,
-                                                 layout=settings.layout)
-    provenances = {"training": provenance}
+    seed, names, skipper = settings.seed, DATASET_NAMES[settings.detector], settings.detector == "damic-m"
+    images, truth, provenance = load_or_simulate(train_dir, names[0], settings.train_count, seed + 1,
+                                                 layout=settings.layout, detector=settings.detector)
+    provenances = {names[0]: provenance}
     if settings.varied_count > 0:
-        varied = load_or_simulate(train_dir, "varied", settings.varied_count, seed + 3, vary_physics=True,
-                                  layout=settings.layout)
+        varied = load_or_simulate(train_dir, names[1], settings.varied_count, seed + 3, vary_physics=True,
+                                  layout=settings.layout, detector=settings.detector)
         images, truth = np.concatenate([images, varied[0]]), np.concatenate([truth, varied[1]])
-        provenances["varied"] = varied[2]
-    test_images, test_truth, provenances["test"] = load_or_simulate(test_dir, "test", settings.test_count, seed + 2,
-                                                                    layout=settings.layout)
+        provenances[names[1]] = varied[2]
+    test_images, test_truth, provenances[names[2]] = load_or_simulate(
+        test_dir, names[2], settings.test_count, seed + 2, vary_physics=skipper, layout=settings.layout,
+        detector=settings.detector)
     targets = make_targets(images, truth, settings.labels)
     fit_idx, val_idx = split_validation(len(images), settings.validation_split, seed)
     if settings.augment:
         extra_images, extra_targets = augment_frames(images[fit_idx], targets[fit_idx], seed=seed)
         fit_idx = np.concatenate([fit_idx, len(images) + np.arange(len(extra_images))])
         images, targets = np.concatenate([images, extra_images]), np.concatenate([targets, extra_targets])
+    test_backgrounds: list = []
     return TrainingData(
         images=images,
         targets=targets,
@@ -134,8 +179,9 @@ def prepare_data(settings: TrainingSettings, workdir: Path) -> TrainingData:
         val_idx=val_idx,
         test_images=test_images,
         test_truth=test_truth,
-        test_normalised=normalise_frames(test_images, settings.normalisation),
+        test_normalised=normalise_frames(test_images, settings.normalisation, backgrounds=test_backgrounds),
         provenance=provenances,
+        test_backgrounds=test_backgrounds,
     )
 
 
@@ -148,18 +194,55 @@ def build_model(settings: TrainingSettings, data: TrainingData, distribute: bool
     print(f"class weights ({weighting}): " + ", ".join(f"{n} {w:.3g}" for n, w in zip(CLASS_NAMES, weights)))
     strategy = tf.distribute.MirroredStrategy() if distribute else tf.distribute.get_strategy()
     with strategy.scope():
-        model = build_preset(settings.preset, weights=weights, learning_rate=settings.learning_rate,
-                                    channels=input_channels(settings.normalisation))
+        model = build_preset(settings.preset, weights=weights, learning_rate=learning_rate(settings, data),
+                             channels=input_channels(settings.normalisation))
     return model, weights
 
 
-def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunPaths) -> dict:
+def total_steps(settings: TrainingSettings, data: TrainingData) -> int:
+    """Training steps of the whole fit: epochs x steps per epoch (whole frames: one pass over the fitted frames)."""
+    steps = settings.steps_per_epoch or -(-len(data.fit_idx) // settings.batch_size)
+    return settings.epochs * steps
+
+
+def learning_rate(settings: TrainingSettings, data: TrainingData):
+    """The optimiser's learning rate: the preset's (or `settings.learning_rate`), or a warm-up and cosine decay.
+
+    'cosine' rises over the first 5 % of the steps from a tenth of the peak
+    (`settings.learning_rate`, default `COSINE_PEAK`) to it, then decays
+    along a cosine to 1 % of it at the last step: a fit of a few epochs
+    that ends converged, where the original waited for plateaus.
+    """
+    if settings.schedule == "plateau":
+        return settings.learning_rate
+    peak, steps = settings.learning_rate or COSINE_PEAK, total_steps(settings, data)
+    return keras.optimizers.schedules.CosineDecay(0.1 * peak, steps, alpha=0.01, warmup_target=peak,
+                                                  warmup_steps=max(1, steps // 20))
+
+
+def fit_data(settings: TrainingSettings, data: TrainingData):
+    """The training batches: crops (`crops.CropBatches`) or whole frames (`training_data.training_dataset`), with their loss weights."""
+    fit = data.fit_idx
+    pixel_weights = overlap_weights(data.targets[fit], settings.overlap_weight)
+    pixel_weights *= small_cluster_weights(data.targets[fit], settings.small_cluster_weight)
+    if settings.crop_px is None:
+        return training_dataset(data.normalised[fit], data.targets[fit], settings.batch_size, settings.seed,
+                                pixel_weights)
+    return CropBatches(data.normalised[fit], data.targets[fit], settings.batch_size,
+                       total_steps(settings, data) // settings.epochs, settings.seed, pixel_weights, settings.crop_px,
+                       settings.object_share, settings.symmetries)
+
+
+def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunPaths, weights: np.ndarray) -> dict:
     """Fit with the original's callbacks (and BackupAndRestore); return what the fit did.
 
-    An interrupted run resumes from its backup: the epochs and seconds of
-    every part are counted (`progress.json` in the backup folder). The
-    weights kept are those of the epoch with the lowest validation loss
-    (EarlyStopping restores them), and the returned record says which.
+    The validation frames are scored once an epoch (`validation_callback`:
+    loss and F1 from one prediction); a progress bar runs over the whole fit
+    with the time left. An interrupted run resumes from its backup: the
+    epochs and seconds of every part are counted (`progress.json` in the
+    backup folder). The weights kept are those of the epoch with the lowest
+    validation loss (EarlyStopping restores them), and the returned record
+    says which.
     """
     progress_path = paths.backup / "progress.json"
     earlier = json.loads(progress_path.read_text()) if progress_path.is_file() else {"seconds": 0.0}
@@ -170,29 +253,26 @@ def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunP
             paths.backup.mkdir(parents=True, exist_ok=True)
             save_text(progress_path, json.dumps({"seconds": earlier["seconds"] + time.time() - started}), force=True)
 
-    f1_history: list[dict] = []
+    history: list[dict] = []
     callbacks = [
-        f1_callback(data.normalised[data.val_idx], data.targets[data.val_idx], f1_history),
+        validation_callback(data.normalised[data.val_idx], data.targets[data.val_idx], weights, history),
+        progress_callback(total_steps(settings, data)),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=16, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5),
         keras.callbacks.ModelCheckpoint(paths.partial_model, monitor="val_loss", save_best_only=True),
         keras.callbacks.CSVLogger(paths.log, append=paths.backup.exists()),
         keras.callbacks.BackupAndRestore(str(paths.backup)),
         Progress(),
     ]
-    fit = data.fit_idx
-    pixel_weights = overlap_weights(data.targets[fit], settings.overlap_weight)
-    pixel_weights *= small_cluster_weights(data.targets[fit], settings.small_cluster_weight)
-    fit_data = training_dataset(data.normalised[fit], data.targets[fit], settings.batch_size, settings.seed, pixel_weights)
-    val_data = (data.normalised[data.val_idx], to_one_hot(data.targets[data.val_idx]))
-    model.fit(fit_data, validation_data=val_data, epochs=settings.epochs, callbacks=callbacks, verbose=2, shuffle=False)
+    if settings.schedule == "plateau":
+        callbacks.insert(3, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
+    model.fit(fit_data(settings, data), epochs=settings.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     with open(paths.log) as handle:
         losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]
     best = int(np.argmin(losses))
     print(f"kept the weights of epoch {best + 1} of {len(losses)}, the lowest validation loss ({losses[best]:.4f});"
           " the test scores below are that epoch's")
     return {"epochs_run": len(losses), "best_epoch": best + 1, "fit_seconds": earlier["seconds"] + time.time() - started,
-            "resumed": bool(earlier["seconds"])}
+            "resumed": bool(earlier["seconds"]), "steps": total_steps(settings, data)}
 
 
 def replace_settings(settings: TrainingSettings, overrides: dict) -> TrainingSettings:

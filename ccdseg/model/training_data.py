@@ -25,14 +25,14 @@ SMALL_CLUSTER_PX = 6
 
 # %% Functions
 def load_or_simulate(folder: Path, name: str, count: int, seed: int, vary_physics: bool = False,
-                     layout: str = "mixed"):
-    """Load NAME_data/NAME_truth from `folder`, simulating them (`layout`) and saving them first if missing."""
+                     layout: str = "mixed", detector: str = "damic-2020"):
+    """Load NAME_data/NAME_truth from `folder`, simulating them (`layout`, `detector`) and saving them first if missing."""
     if not (folder / f"{name}_data.npy").exists() and not (folder / f"{name}_truth.npy").exists():
-        print(f"simulating {count} {layout} frames for {folder / name}_* (seed {seed})")
-        images, truth = simulate_dataset(count, seed, layout=layout, vary_physics=vary_physics)
+        print(f"simulating {count} {detector} {layout} frames for {folder / name}_* (seed {seed})")
+        images, truth = simulate_dataset(count, seed, layout=layout, vary_physics=vary_physics, detector=detector)
         save_dataset(images, truth, folder, name)
         return images, truth, {"simulated": True, "count": count, "seed": seed, "vary_physics": vary_physics,
-                               "layout": layout}
+                               "layout": layout, "detector": detector}
     images, truth = load_npy_pair(folder, name)
     return images, truth, {"simulated": False, "count": int(len(images)), "path": str(folder / name)}
 

@@ -1,6 +1,7 @@
 """What a training run writes and shows: its paths, the per-epoch validation F1, its figures."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,21 +48,67 @@ class RunPaths:
 
 
 # %% During and after the fit
-def f1_callback(x_val: np.ndarray, y_val: np.ndarray, history: list[dict]):
-    """A Keras callback adding per-class validation F1 to the logs after each epoch."""
+def validation_callback(x_val: np.ndarray, y_val: np.ndarray, class_weights: np.ndarray, history: list[dict]):
+    """A Keras callback that scores the validation frames once per epoch: loss and per-class F1 into the logs.
+
+    One prediction pass gives both the validation loss (the weighted
+    cross-entropy of the training loss, `val_loss`, which EarlyStopping and
+    ModelCheckpoint watch) and the F1 of every class (`val_f1_*`): Keras's
+    own validation would predict the frames a second time. Put it first
+    among the callbacks, so the others see its figures.
+    """
     import keras
 
-    class ValidationF1(keras.callbacks.Callback):
+    weights = np.asarray(class_weights, dtype=np.float64)
+
+    class Validation(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            probabilities = predict_normalised(self.model, x_val, batch_size=8)
-            scores = score_labels(np.argmax(probabilities, axis=-1), y_val)
-            entry = {f"val_f1_{name.replace(' ', '_')}": scores[name]["f1"] for name in CLASS_NAMES}
+            probabilities = predict_normalised(self.model, x_val)
+            picked = np.take_along_axis(probabilities, y_val[..., None].astype(np.intp), axis=-1)[..., 0]
+            loss = float(np.mean(-weights[y_val] * np.log(np.clip(picked, 1e-7, 1.0))))
+            predicted = np.argmax(probabilities, axis=-1)
+            scores = score_labels(predicted, y_val)
+            entry = {"val_loss": loss, "val_accuracy": float(np.mean(predicted == y_val))}
+            entry.update({f"val_f1_{name.replace(' ', '_')}": scores[name]["f1"] for name in CLASS_NAMES})
             history.append(entry)
             if logs is not None:
                 logs.update(entry)
-            print(" - " + ", ".join(f"{k[7:]} {v:.3f}" for k, v in entry.items()))
 
-    return ValidationF1()
+    return Validation()
+
+
+def progress_callback(total_steps: int, first_epoch_note: bool = True):
+    """A Keras callback drawing one progress bar over the whole fit (every step of every epoch) with the time left.
+
+    After the first epoch it prints the whole fit's expected duration on
+    this machine, and after each epoch a line of its scores.
+    """
+    import keras
+    from tqdm import tqdm
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=total_steps, desc="training", unit="step", initial=0, smoothing=0.05)
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if epoch == 0 and first_epoch_note:
+                per_step = (time.perf_counter() - self.started) / max(self.bar.n, 1)
+                self.bar.write(f"expected training time on this machine: {per_step * total_steps / 60:.1f} min"
+                               f" ({per_step:.2f} s a step, {total_steps} steps)")
+            shown = ", ".join(f"{k.removeprefix('val_f1_').replace('_', ' ')} {v:.3f}" for k, v in logs.items()
+                              if k.startswith("val_f1_"))
+            self.bar.write(f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}, validation loss"
+                           f" {logs.get('val_loss', float('nan')):.4f}; validation F1: {shown}")
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Progress()
 
 
 def draw_run_figures(model, data, prediction: np.ndarray, paths: RunPaths, seed: int,

@@ -54,7 +54,7 @@ def test_small_clusters_count_more_and_large_ones_do_not():
 def test_missing_data_set_is_simulated_saved_and_then_loaded(tmp_path, capsys):
     images, truth, provenance = training_data.load_or_simulate(tmp_path, "training", 2, seed=4)
     assert images.shape == truth.shape == (2, 256, 256) and provenance["simulated"] and provenance["seed"] == 4
-    assert "simulating 2 mixed frames" in capsys.readouterr().out
+    assert "simulating 2 damic-2020 mixed frames" in capsys.readouterr().out
     loaded, loaded_truth, provenance = training_data.load_or_simulate(tmp_path, "training", 5, seed=9)
     assert np.array_equal(loaded, images) and np.array_equal(loaded_truth, truth)
     assert provenance == {"simulated": False, "count": 2, "path": str(tmp_path / "training")}

@@ -2,9 +2,10 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ccdseg.model import unet
-from ccdseg.model.training_outputs import RunPaths, f1_callback
+from ccdseg.model.training_outputs import RunPaths, progress_callback, validation_callback
 
 
 def test_a_run_writes_beside_its_name():
@@ -15,16 +16,32 @@ def test_a_run_writes_beside_its_name():
     assert paths.figures == Path("/work/Images/Outputs/tiny")
 
 
-def test_validation_f1_of_every_class_is_logged_after_an_epoch(capsys):
+def test_validation_loss_and_f1_of_every_class_come_from_one_prediction():
     model = unet.unet(depth=1, base_filters=2, dropout=0.0, reg=0.0, optimizer="adam")
     x_val = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype(np.float32)
     y_val = np.zeros((2, 16, 16), np.uint8)
+    y_val[0, 3:5, 3:5] = 3
     history = []
-    callback = f1_callback(x_val, y_val, history)
+    weights = np.array([1.0, 1.0, 1.0, 4.0])
+    callback = validation_callback(x_val, y_val, weights, history)
     callback.set_model(model)
     logs = {"loss": 1.0}
     callback.on_epoch_end(0, logs)
     names = ["val_f1_background", "val_f1_glowing", "val_f1_hot_pixel", "val_f1_cluster"]
-    assert list(history[0]) == names and all(logs[name] == history[0][name] for name in names)
-    assert all(0.0 <= logs[name] <= 1.0 for name in names) and logs["loss"] == 1.0
-    assert capsys.readouterr().out.startswith(" - background ")
+    assert all(logs[name] == history[0][name] for name in names) and all(0.0 <= logs[n] <= 1.0 for n in names)
+    probabilities = np.asarray(model(x_val, training=False))
+    picked = np.take_along_axis(probabilities, y_val[..., None].astype(int), axis=-1)[..., 0]
+    assert logs["val_loss"] == pytest.approx(np.mean(-weights[y_val] * np.log(picked)), rel=1e-4)
+    assert logs["loss"] == 1.0 and 0.0 <= logs["val_accuracy"] <= 1.0
+
+
+def test_progress_bar_says_the_expected_time_after_the_first_epoch(capsys):
+    callback = progress_callback(4)
+    callback.on_train_begin()
+    for step in range(2):
+        callback.on_train_batch_end(step)
+    callback.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.6, "val_f1_cluster": 0.7})
+    callback.on_train_end()
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert "expected training time on this machine" in text and "4 steps" in text and "cluster 0.700" in text
