@@ -55,6 +55,8 @@ from ccdseg.evaluate.finders import FINDERS, tune_finder
 from ccdseg.evaluate.injection import injection_efficiency
 from ccdseg.evaluate.report import FRAME_SIZE_PX, headline, markdown_report
 from ccdseg.evaluate.speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
+from ccdseg.evaluate.skipper_bench import classical_skipper_methods, measure_skipper
+from ccdseg.infer.model_choice import ModelChoice
 from ccdseg.infer.segmenter import Segmenter
 from ccdseg.plots.results import plot_efficiency, plot_injection
 from ccdseg.simulate.datasets import simulate_frames
@@ -81,9 +83,12 @@ class BenchmarkSettings:
     labelling_frames: int = 4
     simulation_frames: int = 40
     train_frames: int = 20
-    train_epochs: int = 2  # timed epochs, after one untimed warm-up epoch
+    train_steps: int = 10  # timed training steps, after one untimed warm-up step
     inference_size_px: int = 4096
     bare_tiles: int = 16
+    skipper_frames: int = 20  # DAMIC-M amplifier frames (320 x 640) over the whole range
+    skipper_dark_frames: int = 8  # ... and at 2 electrons per pixel of dark current
+    skipper_validation_frames: int = 4  # on which the classical methods are tuned for skipper frames
 
     @classmethod
     def full(cls) -> BenchmarkSettings:
@@ -99,9 +104,12 @@ class BenchmarkSettings:
             labelling_frames=1,
             simulation_frames=8,
             train_frames=4,
-            train_epochs=1,
+            train_steps=2,
             inference_size_px=1024,
             bare_tiles=4,
+            skipper_frames=2,
+            skipper_dark_frames=1,
+            skipper_validation_frames=1,
         )
 
 
@@ -215,7 +223,33 @@ def load_models(model_path: Path | None) -> tuple[dict, list[str]]:
     return models, notes
 
 
-def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: Path, quick: bool = False) -> dict:
+def skipper_models(skipper_path: Path | None) -> dict:
+    """The models scored on skipper frames: the shipped pair, each frame given its own (`ModelChoice`), and --skipper-model."""
+    methods = {}
+    if paths.DEFAULT_MODEL.is_file():
+        choice = ModelChoice.load()
+        label = "shipped models" if "skipper" in choice.models else "shipped model (no skipper model shipped)"
+        methods[label] = lambda frame, c=choice: c.for_frame(frame)[0].segment(frame)
+    if skipper_path is not None:
+        if not Path(skipper_path).is_file():
+            raise UserInputError(f"{skipper_path}: no such model file")
+        segmenter = Segmenter.load(skipper_path)
+        methods[f"model {Path(skipper_path).name}"] = segmenter.segment
+    return methods
+
+
+def run_skipper(settings: BenchmarkSettings, skipper_path: Path | None) -> dict:
+    """The skipper-frame figures of the models and the tuned classical methods (`evaluate.skipper_bench`)."""
+    methods = skipper_models(skipper_path)
+    classical, tuning = classical_skipper_methods(settings.skipper_validation_frames)
+    methods.update(classical)
+    results = measure_skipper(methods, settings.skipper_frames, settings.skipper_dark_frames)
+    results["tuning"] = tuning
+    return results
+
+
+def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: Path, quick: bool = False,
+                  skipper_path: Path | None = None) -> dict:
     """Measure everything, write benchmark.json, benchmark.md and the efficiency plot to `output`."""
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     models, notes = load_models(model_path)
@@ -227,11 +261,12 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
     quality, clusters = measure_quality(methods, settings)
     quality["tuning"] = tuning
     injection = measure_injection(methods, settings)
+    skipper = run_skipper(settings, skipper_path)
     speed = {"labelling": measure_labelling(settings.labelling_frames)}
     speed["labelling_speedup"] = speed["labelling"]["labelling_speedup"]
     print(f"speed: labelling speedup {speed['labelling_speedup']:,.0f} x")
     speed["simulation"] = measure_simulation(settings.simulation_frames)
-    speed["training"] = measure_training(settings.train_frames, settings.train_epochs)
+    speed["training"] = measure_training(settings.train_frames, settings.train_steps)
     if models:
         name, model = next(iter(models.items()))
         speed["inference"] = {"model": name, **measure_inference(model, settings.inference_size_px, settings.bare_tiles)}
@@ -243,6 +278,7 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
         "quality": quality,
         "clusters": clusters,
         "injection": injection,
+        "skipper": skipper,
         "speed": speed,
         "machine": machine_info(),
         "date": date,
@@ -266,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Measure quality and speed of the model and the classical finders.", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sets and frames, under 2 minutes (CI)")
-    parser.add_argument("--model", type=Path, default=None, help="also score this .keras model")
+    parser.add_argument("--model", type=Path, default=None, help="also score this .keras model (2020 frames)")
+    parser.add_argument("--skipper-model", type=Path, default=None, help="also score this .keras model on skipper frames")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="folder for benchmark.json/.md and the plot")
     parser.add_argument("--frames", type=int, default=None, help="test frames per layout (default 40, quick 6)")
     parser.add_argument("--inference-size", type=int, default=None, help="side of the inference frame, px")
@@ -287,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserInputError(f"{args.output}: exists and is not a folder")
         refuse_existing([args.output / "benchmark.json"], args.force)
         started = time.perf_counter()
-        report = run_benchmark(settings, args.model, args.output, quick=args.quick)
+        report = run_benchmark(settings, args.model, args.output, quick=args.quick, skipper_path=args.skipper_model)
         print("\n".join(headline(report)))
         print(f"wrote {args.output / 'benchmark.json'}, benchmark.md, cluster_efficiency.png"
               f" in {time.perf_counter() - started:.0f} s")

@@ -345,6 +345,7 @@ def tune_finder(
     grid: dict[str, tuple] | None = None,
     params: SimulationParameters | None = None,
     f1_tolerance: float = F1_TOLERANCE,
+    finder: Callable[..., np.ndarray] | None = None,
 ) -> tuple[dict, dict]:
     """Pick a finder's parameters on VALIDATION frames by the object-level cluster F1.
 
@@ -356,6 +357,8 @@ def tune_finder(
     grid : parameter name -> values tried (all combinations); default
         `DEFAULT_GRIDS[name]`, a dozen points.
     params : simulation parameters passed to the finder.
+    finder : the finder itself, when `name` is not one of `FINDERS` (e.g.
+        `reference.reference_labels`, with its own grid).
     f1_tolerance : candidates within this of the best object F1 count as
         tied; ties go to fewer fakes, then to the higher pixel F1 (the grow
         levels hardly change which objects are found, only their pixels).
@@ -364,7 +367,7 @@ def tune_finder(
     -------
     (best parameters, their `object_scores` plus `pixel_f1`).
     """
-    finder = get_finder(name)
+    finder = finder or get_finder(name)
     grid = DEFAULT_GRIDS[name] if grid is None else grid
     if not grid or any(len(values) == 0 for values in grid.values()):
         raise UserInputError("the tuning grid is empty")

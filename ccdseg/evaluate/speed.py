@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from ccdseg.core import paths
-from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
+from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES, to_one_hot
+from ccdseg.model.crops import CropBatches
 from ccdseg.infer.fits_run import segment_fits
 from ccdseg.infer.runtime import openvino_installed
 from ccdseg.model import predict
 from ccdseg.model.normalisation import MATCHED_NORMALISATION, input_channels, normalise_frames
 from ccdseg.model.training import TrainingSettings
-from ccdseg.model.training_data import training_dataset
 from ccdseg.model.unet import build_preset
 from ccdseg.simulate import thresholds
 from ccdseg.simulate.cluster_library import load_cluster_library
@@ -115,44 +115,47 @@ def measure_simulation(frames: int) -> dict:
     return {"frames": frames, "size_px": FRAME_SIZE_PX, "frames_per_s": frames / seconds}
 
 
-def measure_training(frames: int, epochs: int) -> dict:
-    """Training seconds per epoch per 100 frames (256 x 256) of each preset.
+def measure_training(frames: int, steps: int) -> dict:
+    """Training seconds per step, per epoch and per 1,000 frames of 256 x 256 px, of each preset's recipe.
 
-    The frames go through train.py's input pipeline (`model.training_data.training_dataset`:
-    shuffle, turns, flips, batches of `TrainingSettings().batch_size`); validation is not
-    timed. One untimed warm-up epoch (graph building), then `epochs` timed ones.
+    The default preset trains as `train.py` does now (`model.crops.CropBatches`:
+    crops of `TrainingSettings().crop_px` in batches of `batch_size`,
+    `steps_per_epoch` steps an epoch); the original preset on whole frames
+    in batches of 8, as the original. `frames` simulated frames feed both;
+    one untimed warm-up step (graph building), then `steps` timed ones;
+    validation is not timed. A frame is 65,536 pixels, so a step of 16
+    crops of 128 px counts as 4 frames.
     """
     import keras
 
-    batch_frames = TrainingSettings().batch_size
-    class EpochTimer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
-
+    settings = TrainingSettings()
     images, truth = simulate_dataset(frames, SPEED_SEED, "mixed", progress=False)
-    data = training_dataset(normalise_frames(images, MATCHED_NORMALISATION), truth, batch_frames, SPEED_SEED)
+    x = normalise_frames(images, MATCHED_NORMALISATION)
     result = {}
     for preset in TRAIN_PRESETS:
         keras.utils.set_random_seed(SPEED_SEED)
         model = build_preset(preset, channels=input_channels(MATCHED_NORMALISATION))
-        model.fit(data, epochs=1, verbose=0, shuffle=False)
-        timer = EpochTimer()
-        model.fit(data, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])
-        per_epoch = float(np.mean(timer.seconds))
+        if preset == "default":
+            data = CropBatches(x, truth, settings.batch_size, steps + 1, SPEED_SEED, crop_px=settings.crop_px)
+            batches = [data[i] for i in range(steps + 1)]
+        else:
+            batches = [(x[k:k + 8], to_one_hot(truth[k:k + 8])) for k in range(0, min(len(x), 8 * (steps + 1)), 8)]
+        model.train_on_batch(*batches[0])
+        started = time.perf_counter()
+        for batch in batches[1:]:
+            model.train_on_batch(*batch)
+        per_step = (time.perf_counter() - started) / max(len(batches) - 1, 1)
+        frames_per_step = batches[0][0].shape[0] * batches[0][0].shape[1] * batches[0][0].shape[2] / FRAME_SIZE_PX**2
         result[preset] = {
-            "s_per_epoch_per_100_frames": per_epoch * 100 / frames,
-            "frames": frames,
-            "timed_epochs": epochs,
-            "batch_size": batch_frames,
+            "s_per_step": per_step,
+            "s_per_epoch": per_step * (settings.steps_per_epoch if preset == "default" else -(-316 // 8)),
+            "s_per_1000_frames": per_step * 1000 / frames_per_step,
+            "timed_steps": len(batches) - 1,
+            "batch": list(batches[0][0].shape[:3]),
             "parameters": int(model.count_params()),
         }
-        print(f"speed: training {preset}: {result[preset]['s_per_epoch_per_100_frames']:.1f} s per epoch per 100 frames")
+        print(f"speed: training {preset}: {per_step:.2f} s a step, {result[preset]['s_per_epoch']:.0f} s an epoch,"
+              f" {result[preset]['s_per_1000_frames']:.0f} s per 1,000 frames")
         del model
         keras.backend.clear_session()
     return result

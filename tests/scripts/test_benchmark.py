@@ -100,7 +100,7 @@ def test_quick_report_speed_figures_are_numbers(quick_report):
     assert speed["labelling"]["outputs_equal"] is True
     assert speed["simulation"]["frames_per_s"] > 0
     assert set(speed["training"]) == {"default"}
-    assert all(t["s_per_epoch_per_100_frames"] > 0 for t in speed["training"].values())
+    assert all(t["s_per_step"] > 0 and t["s_per_1000_frames"] > 0 for t in speed["training"].values())
     inference = speed["inference"]
     assert inference["frame_px"] == [512, 512]
     assert inference["pipeline_mp_per_s"] > 0 and inference["bare_mp_per_s"] > 0
@@ -125,3 +125,16 @@ def test_quick_report_holds_held_out_populations_and_injection(quick_report):
     assert min(finders) > 0.9  # 3000 ADU deposits are found by any finder at its best
     markdown = (output / "benchmark.md").read_text()
     assert "other-physics (held out)" in markdown and "## Injection" in markdown
+
+
+def test_quick_report_scores_the_methods_on_skipper_frames(quick_report):
+    _, output, _ = quick_report
+    report = json.loads((output / "benchmark.json").read_text())
+    skipper = report["skipper"]
+    assert skipper["frames"] == 2 and skipper["shape_px"] == [320, 640]
+    assert {"reference reconstruction", "photutils"} <= set(skipper["methods"])
+    for scores in skipper["methods"].values():
+        assert 0.0 <= scores["line_found"] <= 1.0 and 0.0 <= scores["track_cluster"] <= 1.0
+        assert scores["fakes_per_frame"] >= 0 and scores["fakes_per_frame_dark"] >= 0
+        assert 0 <= scores["clusters_found"] <= scores["clusters_true"]
+    assert "Skipper-CCD amplifier frames" in (output / "benchmark.md").read_text()
