@@ -55,9 +55,9 @@ DECISION = {
 }
 # skipper frames: defects from the frame's own calibration, and no cluster the dark current alone could make
 SKIPPER_DECISION = {
-    "cluster_probability": 0.5,
+    "cluster_probability": 0.3,
     "frame_defects": True,
-    "frame_defects_cluster_sigma": 5.0,
+    "frame_defects_cluster_sigma": 20.0,
     "min_cluster_significance": 7.0,
 }
 DETECTORS = ("damic-2020", "damic-m")
