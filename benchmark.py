@@ -54,7 +54,14 @@ from ccdseg.evaluate.cluster_metrics import (
 from ccdseg.evaluate.finders import FINDERS, tune_finder
 from ccdseg.evaluate.injection import injection_efficiency
 from ccdseg.evaluate.report import FRAME_SIZE_PX, headline, markdown_report
-from ccdseg.evaluate.speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
+from ccdseg.evaluate.speed import (
+    machine_info,
+    measure_ccd_simulation,
+    measure_inference,
+    measure_labelling,
+    measure_simulation,
+    measure_training,
+)
 from ccdseg.evaluate.skipper_bench import classical_skipper_methods, measure_skipper
 from ccdseg.infer.model_choice import ModelChoice
 from ccdseg.infer.segmenter import Segmenter
@@ -89,6 +96,7 @@ class BenchmarkSettings:
     skipper_frames: int = 20  # DAMIC-M amplifier frames (320 x 640) over the whole range
     skipper_dark_frames: int = 8  # ... and at 2 electrons per pixel of dark current
     skipper_validation_frames: int = 4  # on which the classical methods are tuned for skipper frames
+    ccd_rows: int = 6144  # a whole DAMIC-M CCD simulated, for its time and memory
 
     @classmethod
     def full(cls) -> BenchmarkSettings:
@@ -110,6 +118,7 @@ class BenchmarkSettings:
             skipper_frames=2,
             skipper_dark_frames=1,
             skipper_validation_frames=1,
+            ccd_rows=768,
         )
 
 
@@ -266,6 +275,7 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
     speed["labelling_speedup"] = speed["labelling"]["labelling_speedup"]
     print(f"speed: labelling speedup {speed['labelling_speedup']:,.0f} x")
     speed["simulation"] = measure_simulation(settings.simulation_frames)
+    speed["ccd_simulation"] = measure_ccd_simulation((settings.ccd_rows, settings.ccd_rows // 4))
     speed["training"] = measure_training(settings.train_frames, settings.train_steps)
     if models:
         name, model = next(iter(models.items()))

@@ -145,6 +145,10 @@ def speed_section(speed: dict) -> list[str]:
         f"| labelling speedup | {labelling['labelling_speedup']:,.0f} x |",
         f"| simulation | {speed['simulation']['frames_per_s']:,.1f} frames/s ({FRAME_SIZE_PX} x {FRAME_SIZE_PX}) |",
     ]
+    ccd = speed.get("ccd_simulation")
+    if ccd:
+        out.append(f"| simulation of a whole DAMIC-M CCD ({ccd['shape_px'][0]} x {ccd['shape_px'][1]} px) |"
+                   f" {ccd['seconds']:.1f} s, peak {ccd['peak_rss_mib'] or 0:,.0f} MiB (targets: 10 s, 2 GB) |")
     for preset, t in speed["training"].items():
         out.append(
             f"| training `{preset}` preset | {t['s_per_step']:.2f} s a step, {t['s_per_epoch']:,.0f} s an epoch,"

@@ -43,6 +43,7 @@ FRAME_SIZE_PX = 256
 TRAIN_PRESETS = ("default", "original")
 SPEED_SEED = 7
 FITS_REPEATS = 3  # frames in the timed load_model --fits run
+WHOLE_CCD_PX = (6144, 1536)  # a whole DAMIC-M CCD
 BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, `predict.PREDICT_BATCH_FRAMES` at a time
 
 
@@ -113,6 +114,33 @@ def measure_simulation(frames: int) -> dict:
         simulate_frame(np.random.default_rng(child), None, "mixed", (FRAME_SIZE_PX, FRAME_SIZE_PX), library)
     seconds = time.perf_counter() - started
     return {"frames": frames, "size_px": FRAME_SIZE_PX, "frames_per_s": frames / seconds}
+
+
+def measure_ccd_simulation(shape: tuple[int, int] = WHOLE_CCD_PX) -> dict:
+    """Seconds and peak memory of simulating one DAMIC-M frame of `shape` (a whole CCD), in a child process.
+
+    The child simulates the DAMIC-M preset's frame (`simulate.skipper.simulate_skipper_frame`)
+    and reports its wall time and its own peak resident memory (VmHWM).
+    """
+    code = (
+        "import sys, time, numpy as np\n"
+        f"sys.path.insert(0, {str(paths.REPO)!r})\n"
+        "from ccdseg.simulate.skipper import simulate_skipper_frame\n"
+        "started = time.perf_counter()\n"
+        f"simulate_skipper_frame(np.random.default_rng({SPEED_SEED}), None, {tuple(shape)!r})\n"
+        "print('seconds', time.perf_counter() - started)\n"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"simulating a whole CCD failed: {done.stderr.strip().splitlines()[-1:]}")
+    lines = done.stdout.splitlines()
+    seconds = float(next(line.split()[1] for line in lines if line.startswith("seconds")))
+    peaks = [int(line.split()[1]) for line in lines if line.startswith("VmHWM")]
+    result = {"shape_px": list(shape), "seconds": seconds, "peak_rss_mib": peaks[0] / 1024 if peaks else None}
+    print(f"speed: a DAMIC-M frame of {shape[0]} x {shape[1]} px simulated in {seconds:.1f} s,"
+          f" peak RSS {result['peak_rss_mib'] or 0:,.0f} MiB")
+    return result
 
 
 def measure_training(frames: int, steps: int) -> dict:
