@@ -54,14 +54,8 @@ from ccdseg.evaluate.cluster_metrics import (
 from ccdseg.evaluate.finders import FINDERS, tune_finder
 from ccdseg.evaluate.injection import injection_efficiency
 from ccdseg.evaluate.report import FRAME_SIZE_PX, headline, markdown_report
-from ccdseg.evaluate.speed import (
-    machine_info,
-    measure_ccd_simulation,
-    measure_inference,
-    measure_labelling,
-    measure_simulation,
-    measure_training,
-)
+from ccdseg.evaluate.speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
+from ccdseg.evaluate.speed_commands import measure_ccd_simulation
 from ccdseg.evaluate.skipper_bench import classical_skipper_methods, measure_skipper
 from ccdseg.infer.model_choice import ModelChoice
 from ccdseg.infer.segmenter import Segmenter

@@ -126,8 +126,8 @@ def check_settings(settings: TrainingSettings) -> None:
 
 
 # %% Command line
-def main(argv: list[str] | None = None) -> int:
-    """Train a model from the command line (or top to bottom in Spyder)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `train.py`, its defaults this file's Settings block as it is now."""
     library_defaults = TrainingSettings()  # the loss weights' defaults, as they are now
     parser = argparse.ArgumentParser(description="Train the CCD segmentation U-Net.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -167,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-adu", action="store_true",
                         help="feed the frames in ADU as the original did, without the per-frame normalisation")
     parser.add_argument("--force", action="store_true", help="overwrite a model of the same name")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train a model from the command line (or top to bottom in Spyder)."""
+    args = build_parser().parse_args(argv)
     settings = TrainingSettings(
         preset=args.preset,
         model_name=args.model_name,

@@ -40,7 +40,8 @@ SHARED_CONSTANTS = {
     "ccdseg.core.physics": None,  # every name: physical constants of silicon
     "ccdseg.core.checks": {"MIN_FRAME_PX"},
     "ccdseg.io.catalogue": {"COLUMNS", "COLUMN_NAMES"},  # the catalogue's schema
-    "ccdseg.model.normalisation": {"NORMALISATION", "MATCHED_NORMALISATION", "ADU_NORMALISATION"},  # named inputs
+    "ccdseg.model.normalisation": {"NORMALISATION", "MATCHED_NORMALISATION", "ADU_NORMALISATION", "ROW_NORMALISATION",
+                                   "MATCHED_ROW_NORMALISATION"},  # named inputs
     "ccdseg.simulate.detector": {"DAMIC_M", "PRESETS"},  # named detectors, as the named normalisations
 }
 CHOICES = {"PRECISIONS", "RUNTIMES", "LAYOUTS", "WEIGHTINGS", "BORDERS", "FITS_SUFFIXES", "REGIMES"}  # option choices

@@ -18,7 +18,8 @@ import numpy as np
 
 from ccdseg.evaluate import skipper_targets as targets
 from ccdseg.evaluate.finders import tune_finder
-from ccdseg.evaluate.reference import PHOTUTILS_GRID, REFERENCE_GRID, calibrated_photutils_labels, reference_labels
+from ccdseg.evaluate import reference
+from ccdseg.evaluate.reference import calibrated_photutils_labels, reference_labels
 from ccdseg.infer.catalogue import cluster_catalogue
 from ccdseg.measure.background import frame_background
 
@@ -36,8 +37,8 @@ def classical_skipper_methods(validation_count: int) -> tuple[dict, dict]:
     frames = targets.skipper_test_frames(validation_count, VALIDATION_SEED)
     images, truth, charge = (np.stack([getattr(f, k) for f in frames]) for k in ("image", "truth", "cluster_adu"))
     methods, tuning = {}, {}
-    for name, finder, grid in (("reference reconstruction", reference_labels, REFERENCE_GRID),
-                               ("photutils", calibrated_photutils_labels, PHOTUTILS_GRID)):
+    for name, finder, grid in (("reference reconstruction", reference_labels, reference.REFERENCE_GRID),
+                               ("photutils", calibrated_photutils_labels, reference.PHOTUTILS_GRID)):
         parameters, scores = tune_finder(name, images, truth, charge, grid=grid, finder=finder)
         methods[name] = lambda frame, f=finder, p=parameters: f(frame, None, **p)
         tuning[name] = {"parameters": parameters, "validation": scores}

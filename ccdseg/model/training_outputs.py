@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ccdseg.core.classes import CLASS_NAMES
 from ccdseg.core.scoring import confusion, score_labels
@@ -84,7 +85,6 @@ def progress_callback(total_steps: int, first_epoch_note: bool = True):
     this machine, and after each epoch a line of its scores.
     """
     import keras
-    from tqdm import tqdm
 
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

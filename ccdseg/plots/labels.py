@@ -6,7 +6,6 @@ exists. Class colours and names come from `core.classes`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -1,0 +1,139 @@
+"""Timings of whole commands and whole detectors, each in a child process or a folder of its own.
+
+`load_model.py --fits` on a folder of frames (per frame, start-up
+excluded, and the command itself with its peak memory), and the
+simulation of a whole DAMIC-M CCD with its peak memory. Part of the
+benchmark's speed measurements (`evaluate.speed`).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ccdseg.core import paths
+from ccdseg.infer.fits_run import segment_fits
+
+# %% Defaults
+SPEED_SEED = 7
+FITS_REPEATS = 3  # frames in the timed load_model --fits run
+WHOLE_CCD_PX = (6144, 1536)  # a whole DAMIC-M CCD
+
+
+# %% Functions
+def measure_ccd_simulation(shape: tuple[int, int] = WHOLE_CCD_PX) -> dict:
+    """Seconds and peak memory of simulating one DAMIC-M frame of `shape` (a whole CCD), in a child process.
+
+    The child simulates the DAMIC-M preset's frame (`simulate.skipper.simulate_skipper_frame`)
+    and reports its wall time and its own peak resident memory (VmHWM).
+    """
+    code = (
+        "import sys, time, numpy as np\n"
+        f"sys.path.insert(0, {str(paths.REPO)!r})\n"
+        "from ccdseg.simulate.skipper import simulate_skipper_frame\n"
+        "started = time.perf_counter()\n"
+        f"simulate_skipper_frame(np.random.default_rng({SPEED_SEED}), None, {tuple(shape)!r})\n"
+        "print('seconds', time.perf_counter() - started)\n"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"simulating a whole CCD failed: {done.stderr.strip().splitlines()[-1:]}")
+    lines = done.stdout.splitlines()
+    seconds = float(next(line.split()[1] for line in lines if line.startswith("seconds")))
+    peaks = [int(line.split()[1]) for line in lines if line.startswith("VmHWM")]
+    result = {"shape_px": list(shape), "seconds": seconds, "peak_rss_mib": peaks[0] / 1024 if peaks else None}
+    print(f"speed: a DAMIC-M frame of {shape[0]} x {shape[1]} px simulated in {seconds:.1f} s,"
+          f" peak RSS {result['peak_rss_mib'] or 0:,.0f} MiB")
+    return result
+
+
+def _child_peak_mib(argv: list[str]) -> tuple[float, float | None]:
+    """Run one of our scripts (argv[0], then its options) in a child Python; its wall seconds and peak RSS, MiB.
+
+    The peak is the child's own VmHWM, read as it exits (Linux; None
+    elsewhere): getrusage's figure for children would count the parent's
+    memory, which the child shares until it starts Python.
+    """
+    script = paths.REPO / argv[0]
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = {[str(script), *argv[1:]]!r}\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "finally:\n"
+        "    try:\n"
+        "        print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0], file=sys.stderr)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip().splitlines()[-1:]}")
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("VmHWM")]
+    return seconds, (int(peaks[-1]) / 1024 if peaks else None)
+
+
+def measure_fits_pipeline(segmenter, image: np.ndarray, reference: np.ndarray, bare_mps: float) -> dict:
+    """The whole per-frame work of `load_model.py --fits`, with its default runtime and precision, on `image`.
+
+    The frame is written `FITS_REPEATS` times to a folder of FITS files (and
+    once to another); then, start-up excluded (model loaded and compiled, and
+    the one-frame folder run first: the first frame of its size in a run also
+    prepares the runtime for its tile shape and grows the process's memory),
+    `fits_run.segment_fits` runs on the folder as `load_model.py --fits DIR`
+    does: read each file, segment it, write its class map, overview figure
+    and cluster catalogue (the next frame is segmented while one's outputs
+    are written), then the run's catalogue, ROOT file and summary plot. The
+    time per frame is the run's wall time over `FITS_REPEATS`. The first
+    frame's class map is compared with `reference`, the Keras float32
+    pipeline's. The command itself (`load_model.py --fits DIR`, start-up
+    included) then runs on the same folder in a child process, for its wall
+    time and peak resident memory (`_child_peak_mib`).
+    """
+    from astropy.io import fits
+
+    default = segmenter.with_runtime("auto").with_precision("auto")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for name in ("warm-up", "frames"):
+            (folder / name).mkdir()
+        fits.PrimaryHDU(image).writeto(folder / "warm-up" / "frame.fits")
+        for number in range(FITS_REPEATS):
+            fits.PrimaryHDU(image).writeto(folder / "frames" / f"frame{number}.fits")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            segment_fits(default, folder / "warm-up", folder / "warm-up-out", progress=False)
+            started = time.perf_counter()
+            failed = segment_fits(default, folder / "frames", folder / "timed", progress=False)
+            seconds = (time.perf_counter() - started) / FITS_REPEATS
+        if failed:
+            raise RuntimeError(f"{failed} of the benchmark's frames failed in load_model --fits")
+        classes = fits.getdata(folder / "timed" / "frame0_segmentation.fits")
+        command = ["load_model.py", "--fits", str(folder / "frames"), "--model", str(segmenter.path),
+                   "--output", str(folder / "command")]
+        command_s, peak_mib = _child_peak_mib(command)
+    mps = image.size / seconds / 1e6
+    result = {
+        "runtime": default.runtime,
+        "precision": default.precision,
+        "frames": FITS_REPEATS,
+        "seconds": seconds,
+        "mp_per_s": mps,
+        "over_bare": mps / bare_mps,
+        "agreement": float(np.mean(classes == reference)),
+        "command_frames": FITS_REPEATS,
+        "command_s": command_s,
+        "command_peak_rss_mib": peak_mib,
+    }
+    print(f"speed: load_model --fits per frame ({default.runtime} {default.precision}, {FITS_REPEATS} frames):"
+          f" {mps:.2f} MP/s, {result['over_bare']:.2f} x the bare Keras model; command on them {command_s:.1f} s,"
+          f" peak RSS {'not measured' if peak_mib is None else f'{peak_mib:,.0f} MiB'}")
+    return result
