@@ -10,8 +10,11 @@ from ccdseg.infer.catalogue import cluster_catalogue
 from ccdseg.io.catalogue import (
     COLUMN_NAMES,
     COLUMNS,
+    FRAME_COLUMNS,
     concatenate,
+    frame_list,
     read_catalogue_fits,
+    with_hdu,
     write_catalogue_fits,
     write_catalogue_root,
 )
@@ -35,7 +38,8 @@ def test_concatenate_keeps_frames_apart():
 def test_fits_round_trip_keeps_values_units_and_descriptions(tmp_path):
     frame = simulate_frame(np.random.default_rng(1), shape=(96, 96))
     cat = cluster_catalogue(frame.image, frame.truth, frame_name="run7_frame12.fits", origin=(40, 500))
-    assert len(cat["x"]) > 0
+    cat = with_hdu(cat, "CCD_A")
+    assert len(cat["x"]) > 0 and set(cat["hdu"]) == {"CCD_A"}
     path = write_catalogue_fits(tmp_path / "clusters.fits", cat, header_cards={"RUNID": (7, "run number")})
     back = read_catalogue_fits(path)
     assert list(back) == list(COLUMN_NAMES)
@@ -93,7 +97,7 @@ def test_root_file_holds_every_numeric_column_and_the_frame_names(tmp_path):
     classes = np.zeros((20, 30), np.uint8)
     frame[5:7, 5:7] += 50.0
     classes[5:7, 5:7] = CLUSTER
-    run = concatenate([cluster_catalogue(frame, classes, frame_name="b"), cluster_catalogue(frame, classes, frame_name="a")])
+    run = concatenate([cluster_catalogue(frame, classes, frame_name=name) for name in ("b", "a")])
     write_catalogue_root(tmp_path / "c.root", run)
     with uproot.open(tmp_path / "c.root") as root:
         tree = root["clusters"].arrays(library="np")
@@ -102,3 +106,51 @@ def test_root_file_holds_every_numeric_column_and_the_frame_names(tmp_path):
     assert np.allclose(tree["charge_adu"], run["charge_adu"]) and tree["touches_edge"].dtype == bool
     with pytest.raises(UserInputError):
         write_catalogue_root(tmp_path / "c.root", run)
+
+
+# %% The HDU of each cluster, and every frame processed (issues 19 and 20)
+def frame_row(name, hdu, clusters):
+    return {"frame": name, "hdu": hdu, "source": "é.fits", "plane": -1, "n_clusters": clusters, "n_masked": 0,
+            "gain": np.nan, "model": "m.keras", "run_key": "0123456789abcdef"}
+
+
+def test_catalogues_without_an_hdu_column_get_an_empty_one():
+    image, class_map = two_cluster_frame()
+    plain = cluster_catalogue(image, class_map, frame_name="a", pedestal_adu=PEDESTAL_ADU)
+    plain.pop("hdu", None)
+    run = concatenate([plain, with_hdu(plain, "CCD_B")])
+    assert list(run) == list(COLUMN_NAMES) and run["hdu"].tolist() == ["", "", "CCD_B", "CCD_B"]
+
+
+def test_frames_without_clusters_are_listed_in_fits_and_root_with_the_same_names(tmp_path):
+    frame = np.full((20, 30), 1000.0, np.float32)
+    classes = np.zeros((20, 30), np.uint8)
+    frame[5:7, 5:7] += 50.0
+    classes[5:7, 5:7] = CLUSTER
+    run = concatenate([with_hdu(cluster_catalogue(frame, classes, frame_name="é_CCD_A"), "CCD_A"),
+                       with_hdu(cluster_catalogue(frame, classes, frame_name="é_CCD_C"), "CCD_C")])
+    frames = frame_list([frame_row("é_CCD_A", "CCD_A", 1), frame_row("é_CCD_B", "CCD_B", 0),
+                         frame_row("é_CCD_C", "CCD_C", 1)])
+    write_catalogue_fits(tmp_path / "c.fits", run, frames=frames)
+    back, listed = read_catalogue_fits(tmp_path / "c.fits", with_frames=True)
+    assert back["frame"].tolist() == ["\\xe9_CCD_A", "\\xe9_CCD_C"] and back["hdu"].tolist() == ["CCD_A", "CCD_C"]
+    assert listed["frame"].tolist() == ["\\xe9_CCD_A", "\\xe9_CCD_B", "\\xe9_CCD_C"]
+    assert listed["n_clusters"].tolist() == [1, 0, 1] and list(listed) == [c.name for c in FRAME_COLUMNS]
+    write_catalogue_root(tmp_path / "c.root", run, frames=frames)
+    with uproot.open(tmp_path / "c.root") as root:
+        names, hdus = str(root["frames"]).split("\n"), str(root["hdus"]).split("\n")
+        tree, listing = root["clusters"].arrays(library="np"), root["frame_list"].arrays(library="np")
+    assert [names[i] for i in tree["frame_index"]] == back["frame"].tolist()
+    assert [hdus[i] for i in tree["hdu_index"]] == ["CCD_A", "CCD_C"]
+    assert [names[i] for i in listing["frame_index"]] == listed["frame"].tolist()
+    assert listing["n_clusters"].tolist() == [1, 0, 1]
+
+
+def test_a_truncated_catalogue_is_one_error_without_warnings(tmp_path, recwarn):
+    image, class_map = two_cluster_frame()
+    path = write_catalogue_fits(tmp_path / "c.fits", cluster_catalogue(image, class_map, pedestal_adu=PEDESTAL_ADU),
+                                frames=frame_list([frame_row("a", "PRIMARY", 2)]))
+    path.write_bytes(path.read_bytes()[:2880 * 2 + 100])
+    with pytest.raises(UserInputError, match="truncated|not a readable"):
+        read_catalogue_fits(path)
+    assert len(recwarn) == 0
