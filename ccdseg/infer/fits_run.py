@@ -1,8 +1,16 @@
-"""FITS frames and folders segmented to files: class maps, overviews, cluster catalogues, resumable runs.
+"""FITS files and folders segmented to files: class maps, overviews, cluster catalogues, resumable runs.
 
 `load_model.py --fits` runs this, one frame after the other or on a Dask
-cluster (`campaign.py`); each frame's outputs are written atomically, a bad
-frame is reported and skipped, and a run that was stopped is resumed.
+cluster (`campaign.py`). A run is planned first (`run_plan.py`: files, HDUs,
+planes, output names), files done in an earlier run with the same input
+content, models and options are skipped (`provenance.py`), and one run at a
+time writes into an output folder (`core.safe_write.folder_lock`). Each frame
+(an image HDU, or a plane of a cube) is segmented by the model made for its
+kind (`model_choice.ModelChoice`); each file gets one class-map file with its
+HDUs, one overview per frame, and one catalogue with its frame list, written
+atomically, the catalogue last. A bad frame is reported in one line and the
+others go on; the run's catalogue is rebuilt from every finished file
+(`run_catalogue.py`).
 """
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ import gc
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,343 +27,301 @@ from tqdm import tqdm
 from ccdseg.core.classes import CLASS_NAMES, class_id, format_percentages, get_percentages
 from ccdseg.core.concurrency import one_ahead
 from ccdseg.core.errors import UserInputError
-from ccdseg.core.safe_write import save_text
-from ccdseg.infer import tiling
+from ccdseg.core import stopping
+from ccdseg.core.safe_write import folder_lock, save_text
 from ccdseg.infer.catalogue import cluster_catalogue
+from ccdseg.infer.model_choice import ModelChoice
 from ccdseg.infer.object_search import check_one_object, format_sections
+from ccdseg.infer.provenance import file_status, input_stamp, ran_precision, record_cards, record_key, run_record
+from ccdseg.infer.run_catalogue import finish_run
+from ccdseg.infer import run_plan, tiling
+from ccdseg.infer.run_plan import FileJob, FrameJob, RunPlan, header_gain, plan_run, sections_name
 from ccdseg.infer.segmenter import Segmenter
-from ccdseg.io.catalogue import concatenate, read_catalogue_fits, write_catalogue_fits, write_catalogue_root
-from ccdseg.io.fits import (
-    FitsFrame,
-    fits_planes,
-    fits_stem,
-    header_text,
-    is_fits_name,
-    read_fits,
-    read_fits_frame,
-    write_segmentation_fits,
-)
+from ccdseg.io.catalogue import concatenate, frame_list, with_hdu, write_catalogue_fits
+from ccdseg.io.class_map_fits import hdu_class_map, write_class_map_file
+from ccdseg.io.fits import FitsFrame, header_text, read_fits_frame
+from ccdseg.measure.background import frame_background
 from ccdseg.plots.labels import fill_masked, visualize_label
-from ccdseg.plots.results import plot_summary
 
 # %% Defaults
 SECTION_FIGURES = 10
-SEGMENTATION_SUFFIX = "_segmentation.fits"
-CLUSTERS_SUFFIX = "_clusters.fits"
-RUN_CATALOGUE = "clusters.fits"  # every frame's clusters of the last run (rebuilt from the frames' catalogues)
-RUN_ROOT = "clusters.root"  # the same for ROOT-based analyses
-RUN_SUMMARY = "clusters_summary.png"  # its charge spectrum and cluster sizes
+PLAN_OPTIONS = ("hdu", "plane", "region", "gain", "find")  # the options `run_plan.plan_run` checks
 
 
-# %% FITS detector frames
-def fits_inputs(path: Path, hdu: int | str | None = None) -> tuple[list[Path], list[str]]:
-    """The FITS files to segment, sorted by name, and a note per entry of a folder that was skipped.
-
-    A folder's FITS files are taken; not taken, and named in the notes:
-    sub-folders, broken links, hidden files (temporary files of interrupted
-    runs are hidden). The class maps and catalogues written by this module
-    are not taken either, so an output folder can also be the input folder.
-    Two inputs whose outputs would have the same name
-    (`run1.fits` and `run1.fits.gz`) are refused before any work.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        if not path.exists():
-            raise UserInputError(f"{path}: no such file or folder")
-        return [path], []
-    files, skipped = [], []
-    for entry in sorted(path.iterdir()):
-        if not is_fits_name(entry):
-            continue
-        if entry.name.startswith("."):
-            skipped.append(f"{entry.name} (hidden)")
-        elif entry.name.endswith((SEGMENTATION_SUFFIX, CLUSTERS_SUFFIX)) or entry.name == RUN_CATALOGUE:
-            continue
-        elif entry.is_dir():
-            skipped.append(f"{entry.name} (a folder)")
-        elif not entry.is_file():
-            skipped.append(f"{entry.name} (a broken link or not a file)")
-        else:
-            files.append(entry)
-    if not files:
-        raise UserInputError(f"{path}: no FITS file (.fits, .fit, .fts, .fz, gzipped) in this folder")
-    by_stem: dict[str, list[str]] = {}
-    for file in files:
-        by_stem.setdefault(output_stem(file, hdu, None), []).append(file.name)
-    clashes = [names for names in by_stem.values() if len(names) > 1]
-    if clashes:
-        raise UserInputError(
-            f"{path}: {', '.join(clashes[0])} would all write outputs named {output_stem(path / clashes[0][0], hdu, None)}_*;"
-            " move or rename all but one"
-        )
-    return files, skipped
-
-
-def output_stem(path: Path, hdu: int | str | None, plane: int | None) -> str:
-    """Name stem of a frame's outputs: the file's stem, plus the HDU when chosen and the cube plane."""
-    stem = fits_stem(path)
-    if hdu is not None:
-        stem += "_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in str(hdu))
-    return stem if plane is None else f"{stem}_plane{plane}"
-
-
+# %% One frame: read, segmented by its model, then its overview and catalogue
 @dataclass
 class SegmentedFrame:
-    """One frame between `segment_plane` and `write_outputs`: read and segmented, its outputs not yet written.
+    """One frame between `segment_frame` and `finish_frame`: read and segmented, nothing written yet.
 
-    `done` holds the catalogue of a frame whose outputs an earlier run
-    wrote (then `frame` and `classes` are None: nothing is left to do).
+    stamp : the input file's (size, modification time) as it was read;
+    notes : header cards of its class map (model, why, tiles, precision).
     """
 
-    path: Path
-    output: Path
-    stem: str
-    frame: FitsFrame | None = None
-    classes: np.ndarray | None = None
-    notes: dict = field(default_factory=dict)
-    done: dict | None = None
-
-    @property
-    def segmentation_path(self) -> Path:
-        return self.output / f"{self.stem}{SEGMENTATION_SUFFIX}"
-
-    @property
-    def overview_path(self) -> Path:
-        return self.output / f"{self.stem}_overview.png"
-
-    @property
-    def clusters_path(self) -> Path:
-        return self.output / f"{self.stem}{CLUSTERS_SUFFIX}"
+    job: FileJob
+    frame_job: FrameJob
+    frame: FitsFrame
+    classes: np.ndarray
+    notes: dict
+    stamp: tuple[int, int]
 
 
-def segment_plane(
-    segmenter: Segmenter,
-    path: Path,
-    output: Path,
-    hdu: int | str | None = None,
-    plane: int | None = None,
-    region: str | None = None,
-    force: bool = False,
-    tile_px: int | None = None,
-    margin_px: int | None = None,
-    batch_size: int | None = None,
-    progress: bool = True,
-) -> SegmentedFrame:
-    """Read one FITS image plane and segment it: the first half of a frame's work (`write_outputs` the second).
+def as_choice(models: Segmenter | ModelChoice) -> ModelChoice:
+    """A `ModelChoice` of one `Segmenter` (used for every frame), or the choice given."""
+    return models if isinstance(models, ModelChoice) else ModelChoice({"ccd": models})
 
-    A run that was stopped can be started again: a frame whose three
-    outputs (`write_outputs`) are all there and readable is found done (its
-    catalogue read back), a frame with some of them is done again; `force`
-    redoes every frame. Raises `UserInputError` naming the file. The two
-    halves can run for two frames at once (`run_frames`). `tile_px`,
-    `margin_px`, `batch_size`: see `Segmenter.segment_normalised` (None: the
-    defaults of `tiling` and `segmenter` as they are when called).
+
+def segment_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, options: dict) -> SegmentedFrame:
+    """Read one frame and segment it with the model of its kind: the first half of a frame's work.
+
+    options : `region`, `max_adu`, and `tile_px`, `margin_px`, `batch_size`,
+    `progress` of `Segmenter.segment` (None: the defaults of `tiling` and
+    `segmenter` as they are when called). Raises `UserInputError` naming
+    the file and HDU.
     """
-    tile_px = tiling.TILE_SIZE_PX if tile_px is None else tile_px
-    margin_px = tiling.MARGIN_PX if margin_px is None else margin_px
-    segmented = SegmentedFrame(path, output, output_stem(path, hdu, plane))
-    if not force:
-        segmented.done = completed_frame(segmented.segmentation_path, segmented.overview_path, segmented.clusters_path)
-        if segmented.done is not None:
-            return segmented
-    segmented.frame = read_fits_frame(path, hdu, plane, region)
-    segmented.classes = segmenter.segment(segmented.frame.data, tile_px, margin_px, batch_size, progress)
-    segmented.notes = {
+    tile_px = tiling.TILE_SIZE_PX if options.get("tile_px") is None else options["tile_px"]
+    margin_px = tiling.MARGIN_PX if options.get("margin_px") is None else options["margin_px"]
+    stamp = input_stamp(job.path)
+    frame = read_fits_frame(job.path, frame_job.hdu.index, frame_job.plane, options.get("region"),
+                            options.get("max_adu"))
+    segmenter, why = choice.for_frame(frame.data)
+    classes = segmenter.segment(frame.data, tile_px, margin_px, options.get("batch_size"),
+                                options.get("progress", True))
+    notes = {
         "SEGMODEL": (header_text(Path(segmenter.path).name)[-60:], "model file"),
+        "SEGWHY": (header_text(why)[:68], "why this model (model_choice.py)"),
         "SEGTILE": (tile_px, "largest tile given to the model, px"),
         "SEGMARG": (margin_px, "tile margin whose prediction is dropped, px"),
-        "SEGPREC": (segmenter.precision, "model arithmetic"),
+        "SEGPREC": (ran_precision(segmenter), "model arithmetic, as it ran"),
         "SEGRUNT": (segmenter.runtime, "what ran the network"),
     }
-    return segmented
+    return SegmentedFrame(job, frame_job, frame, classes, notes, stamp)
 
 
-def write_outputs(
-    segmented: SegmentedFrame, find: str | int | None = None, figures: int = SECTION_FIGURES
-) -> tuple[str, dict, int]:
-    """Write a segmented frame's outputs to its folder; return (a one-line summary, its catalogue, pixels segmented).
-
-    Pixels segmented is 0 for a frame done in an earlier run. Writes
-    `STEM_clusters.fits` (the cluster catalogue, `catalogue.py`),
-    `STEM_segmentation.fits` (uint8 class map of the plane's shape,
-    the input header, the class legend CLASS0..CLASS3, class percentages
-    SEGPCT0..3, masked pixel count SEGNMASK) and `STEM_overview.png`
-    (frame | predicted label, class percentages in the legend); with `find`,
-    also `STEM_CLASS_sections.txt` and one figure per section holding that
-    class (at most `figures`). Files are written atomically. Draws with
-    matplotlib, so it runs in the main thread.
-    """
-    path, stem, output, frame, classes = (segmented.path, segmented.stem, segmented.output, segmented.frame,
-                                          segmented.classes)
-    if segmented.done is not None:
-        return f"{path}: {stem}: done in an earlier run, skipped (--force redoes it)", segmented.done, 0
-    image = fill_masked(frame.data)
-    title = f"{path.name} {frame.where} {frame.region_text}: {frame.n_masked} masked px"
-    # the tables are written in a thread while this one draws the overview (matplotlib stays in the main thread):
-    # on a 4k x 4k frame they take about as long as each other, on different cores
-    with ThreadPoolExecutor(max_workers=1) as tables:
-        written = tables.submit(write_tables, path, frame, classes, stem, segmented.segmentation_path,
-                                segmented.clusters_path, segmented.notes)
-        visualize_label(image, None, classes, segmented.overview_path, title, show=False)
-        catalogue = written.result()
-    height, width = classes.shape
-    summary = (
-        f"{path}: {frame.where}: {height} x {width} px, {format_percentages(get_percentages(classes))};"
-        f" {frame.n_masked} masked px (NaN/inf/BLANK, set to background) -> {segmented.segmentation_path};"
-        f" {len(catalogue['cluster_id'])} clusters -> {segmented.clusters_path.name}"
-    )
-    if find is not None:
-        name = CLASS_NAMES[class_id(find)]
-        found = check_one_object(image, classes, find, output=output, stem=stem, max_figures=figures, show=False,
-                                 force=True)
-        listing = output / f"{stem}_{name.replace(' ', '_')}_sections.txt"
-        save_text(listing, format_sections(found, find) + "\n", True)
-        summary += f"; {len(found)} sections with {name} listed in {listing.name}"
-    return summary, catalogue, int(frame.data.size)
-
-
-def write_tables(
-    path: Path, frame: FitsFrame, classes: np.ndarray, stem: str, segmentation_path: Path, clusters_path: Path,
-    notes: dict,
-) -> dict:
-    """Write a frame's class map and its cluster catalogue, both replaced if there; return the catalogue.
-
-    path : the segmented file; frame : its plane as read (`fits_io.process_fits`);
-    classes : (h, w) uint8 class ids; stem : the frame's name in the catalogue;
-    notes : header cards for the class map.
-    """
-    write_segmentation_fits(segmentation_path, frame, classes, notes, force=True)
-    catalogue = cluster_catalogue(frame.data, classes, frame_name=stem, origin=frame.region[::2])
-    write_catalogue_fits(clusters_path, catalogue, True, {"SEGSRC": (header_text(path.name)[-68:], "segmented file")})
-    return catalogue
-
-
-def completed_frame(segmentation_path: Path, overview_path: Path, clusters_path: Path) -> dict | None:
-    """The catalogue of a frame whose outputs are all there and readable; None when any is missing or broken."""
-    if not all(p.is_file() for p in (segmentation_path, overview_path, clusters_path)):
-        return None
+def frame_gain(frame: FitsFrame, gain: float | None, fitted: float | None) -> tuple[float | None, str]:
+    """(gain ADU per electron, where from): `--gain`, the HDU's GAIN keyword, the frame's own calibration, or none."""
+    if gain is not None:
+        return float(gain), "--gain"
     try:
-        read_fits(segmentation_path, lambda hdul: hdul[0].data.shape)
-        return read_catalogue_fits(clusters_path)
-    except UserInputError:
-        return None
+        stated = header_gain(frame.header)
+    except UserInputError as exc:
+        raise UserInputError(f"{frame.path}: {frame.where}: {exc}") from None
+    if stated is not None:
+        return stated, "header GAIN"
+    return (float(fitted), "the frame's calibration") if fitted else (None, "unknown")
 
 
-def frame_jobs(files: list[Path], plane: int | None, hdu: int | str | None) -> tuple[list[tuple[Path, int | None]], list[str]]:
-    """The frames to segment, (file, plane) each (every plane of a cube unless `plane` picks one), and errors."""
-    jobs, errors = [], []
-    for file in files:
-        try:
-            planes = [plane] if plane is not None else fits_planes(file, hdu)
-        except UserInputError as exc:
-            errors.append(str(exc))
-            continue
-        jobs += [(file, frame_plane) for frame_plane in planes]
-    return jobs, errors
+def frame_catalogue(segmented: SegmentedFrame, gain: float | None) -> tuple[dict, dict, str]:
+    """(the frame's cluster catalogue, its row of the frame list, how its gain and background were found).
+
+    The background of each row is the frame's own
+    (`measure.background.frame_background`); the gain is `frame_gain`'s.
+    """
+    frame, frame_job = segmented.frame, segmented.frame_job
+    background = frame_background(frame.data)
+    gain, source = frame_gain(frame, gain, background.gain_adu_per_electron)
+    catalogue = with_hdu(cluster_catalogue(frame.data, segmented.classes, frame_job.name, frame.region[::2],
+                                           background.level_adu, gain), frame_job.label)
+    if gain is not None:
+        segmented.notes["SEGGAIN"] = (round(gain, 6), header_text(f"gain ADU/e, from {source}")[:47])
+    row = {"frame": frame_job.name, "hdu": frame_job.label, "source": segmented.job.path.name,
+           "plane": -1 if frame.plane is None else frame.plane, "n_clusters": len(catalogue["cluster_id"]),
+           "n_masked": frame.n_masked, "gain": np.nan if gain is None else gain,
+           "model": segmented.notes["SEGMODEL"][0], "run_key": ""}
+    told = "gain unknown" if gain is None else f"gain {gain:.4g} ADU/e ({source})"
+    return catalogue, row, told + ("" if background.trusted else f"; {background.note}")
 
 
-WRITE_OPTIONS = ("find", "figures")  # the options of `write_outputs`; the others are `segment_plane`'s
+def finish_frame(segmented: SegmentedFrame, output: Path, options: dict) -> dict:
+    """Draw a frame's overview (and --find sections) while its catalogue is made: the second half of its work.
+
+    Returns {'summary': one line, 'catalogue', 'row' (of the frame list),
+    'segmented'}. Draws with matplotlib, so it runs in the main thread; the
+    catalogue is made in a thread meanwhile (they take about as long).
+    """
+    frame, frame_job, classes = segmented.frame, segmented.frame_job, segmented.classes
+    image = fill_masked(frame.data)
+    title = f"{frame.path.name} {frame.where} {frame.region_text}: {frame.n_masked} masked px"
+    with ThreadPoolExecutor(max_workers=1) as tables:
+        made = tables.submit(frame_catalogue, segmented, options.get("gain"))
+        visualize_label(image, None, classes, output / f"{frame_job.name}{run_plan.OVERVIEW_SUFFIX}", title, show=False)
+        catalogue, row, told = made.result()
+    beyond = f", {frame.n_beyond_range} beyond the ADC range ({frame.adc_range_adu[2]})" if frame.n_beyond_range else ""
+    summary = (f"{frame.path}: {frame_job.where}: {classes.shape[0]} x {classes.shape[1]} px,"
+               f" {format_percentages(get_percentages(classes))}; {frame.n_masked} masked px (NaN/inf/BLANK{beyond},"
+               f" set to background); model {row['model']} ({segmented.notes['SEGWHY'][0]}); {told};"
+               f" {len(catalogue['cluster_id'])} clusters")
+    find = options.get("find")
+    if find is not None:
+        found = check_one_object(image, classes, find, output=output, stem=frame_job.name,
+                                 max_figures=options.get("figures", SECTION_FIGURES), show=False, force=True)
+        save_text(output / sections_name(frame_job.name, find), format_sections(found, find) + "\n", True)
+        summary += f"; {len(found)} sections with {CLASS_NAMES[class_id(find)]}"
+    return {"summary": summary, "catalogue": catalogue, "row": row, "segmented": segmented}
 
 
-def _never_raising(file: Path, work: Callable[[], dict]) -> dict:
-    """`work()`, or {'error': one line naming `file`} when it raises."""
+# %% One file: its frames' class maps in one file, its catalogue last
+def write_file_outputs(job: FileJob, finished: list[dict], output: Path, record: dict) -> Path:
+    """Write a file's class maps (one file, its HDUs), then its catalogue and frame list; return the maps' path."""
+    by_hdu: dict[int, list[dict]] = {}
+    for done in finished:
+        by_hdu.setdefault(done["segmented"].frame_job.hdu.index, []).append(done)
+    images = []
+    for index, frames in by_hdu.items():
+        segmented = [done["segmented"] for done in frames]
+        class_map, header = hdu_class_map([s.frame for s in segmented], [s.classes for s in segmented],
+                                          [s.notes for s in segmented], segmented[0].frame_job.cube_planes)
+        images.append((index, segmented[0].frame_job.hdu.name, class_map, header))
+    cards = record_cards(record, finished[0]["segmented"].stamp)
+    path = write_class_map_file(output / job.segmentation_name, job.primary_header, images, cards, force=True)
+    rows = [dict(done["row"], run_key=record_key(record)) for done in finished]
+    write_catalogue_fits(output / job.clusters_name, concatenate([done["catalogue"] for done in finished]), True,
+                         dict(cards, SEGSRC=(header_text(job.path.name)[-68:], "segmented file")), frame_list(rows))
+    return path
+
+
+def _never_raising(where: str, work: Callable[[], dict]) -> dict:
+    """`work()`, or {'error': one line naming `where`} when it raises."""
     try:
         return work()
     except UserInputError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # one odd frame must not stop a night's batch of thousands
-        return {"error": f"{file}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
+        return {"error": f"{where}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
 
 
-def start_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path, options: dict) -> dict:
-    """The first half of `run_frame`, never raising: {'segmented': SegmentedFrame} or {'error': one line}."""
-    plane_options = {key: value for key, value in options.items() if key not in WRITE_OPTIONS}
-    return _never_raising(file, lambda: {"segmented": segment_plane(segmenter, file, output, plane=plane,
-                                                                     **plane_options)})
+def _file_result(job: FileJob, frames: list[dict], output: Path, record: dict) -> dict:
+    """A file's result once its frames are done: its outputs written from the frames that were segmented."""
+    finished = [done for done in frames if "error" not in done]
+    result = {"file": str(job.path), "summaries": [done["summary"] for done in finished],
+              "errors": [done["error"] for done in frames if "error" in done], "segmented": len(finished),
+              "pixels": sum(int(done["segmented"].frame.data.size) for done in finished)}
+    if finished:
+        written = _never_raising(str(job.path), lambda: {"path": write_file_outputs(job, finished, output, record)})
+        if "error" in written:
+            result.update(errors=result["errors"] + [written["error"]], summaries=[], segmented=0)
+        else:
+            result["summaries"] = [f"{line} -> {written['path'].name}" for line in result["summaries"]]
+    result["failed"] = len(job.frames) - result["segmented"]
+    return result
 
 
-def finish_frame(file: Path, started: dict, options: dict) -> dict:
-    """The second half of `run_frame`, never raising: {'summary', 'catalogue', 'pixels'} or {'error': one line}."""
-    if "error" in started:
-        return started
-    write_options = {key: value for key, value in options.items() if key in WRITE_OPTIONS}
-    try:
-        return _never_raising(file, lambda: dict(zip(("summary", "catalogue", "pixels"),
-                                                     write_outputs(started["segmented"], **write_options))))
-    finally:
-        # figures hold frame-sized arrays in reference cycles: free them before the next frame. What survives (the
-        # model, the libraries) is frozen, so later collections look at one frame's objects: 5 ms instead of 0.2 s
-        gc.collect()
-        gc.freeze()
-
-
-def run_frame(segmenter: Segmenter, file: Path, plane: int | None, output: Path, options: dict) -> dict:
-    """Segment one frame, never raising: {'summary', 'catalogue', 'pixels'} or {'error': one line}."""
-    return finish_frame(file, start_frame(segmenter, file, plane, output, options), options)
-
-
-def run_frames(segmenter: Segmenter, jobs: list[tuple[Path, int | None]], output: Path, options: dict) -> Iterator[dict]:
-    """`run_frame` on each (file, plane) of `jobs`, in order, one frame ahead.
+def run_files(choice: ModelChoice, jobs: list[FileJob], output: Path, options: dict) -> Iterator[dict]:
+    """Segment every frame of `jobs`, in order, one frame ahead; yield one result per file (`_file_result`).
 
     The next frame is read and segmented in a thread while this one's
-    outputs are written, so the network does not wait for the figures and
-    tables (memory holds two frames).
+    overview and catalogue are made, so the network does not wait for the
+    figures and tables (memory holds two frames, and a file's class maps).
+    options : those of `segment_frame` and `finish_frame`, and `record`
+    (`provenance.run_record`).
     """
-    for (file, _), started in one_ahead(jobs, lambda job: start_frame(segmenter, *job, output, options)):
-        yield finish_frame(file, started, options)
+    frames = [(job, frame_job) for job in jobs for frame_job in job.frames]
+    done: list[dict] = []
+
+    def start(item: tuple[FileJob, FrameJob]) -> dict:
+        job, frame_job = item
+        where = f"{job.path}: {frame_job.where}"
+        return _never_raising(where, lambda: {"segmented": segment_frame(choice, job, frame_job, options)})
+
+    for (job, frame_job), started in one_ahead(frames, start):
+        try:
+            done.append(started if "error" in started else _never_raising(
+                f"{job.path}: {frame_job.where}", lambda: finish_frame(started["segmented"], output, options)))
+        finally:
+            # figures hold frame-sized arrays in reference cycles: free them before the next frame. What survives (the
+            # model, the libraries) is frozen, so later collections look at one frame's objects: 5 ms instead of 0.2 s
+            gc.collect()
+            gc.freeze()
+        stopping.check()  # a Ctrl-C or SIGTERM swallowed by a collection callback stops the run here
+        if frame_job is job.frames[-1]:
+            yield _file_result(job, done, output, options["record"])
+            done = []
+
+
+# %% A run
+def _sort_files(plan: RunPlan, output: Path, record: dict, options: dict) -> tuple[list[FileJob], list[str]]:
+    """(files to segment, lines for files done in an earlier run); stale outputs refused unless `force`."""
+    todo, skipped, stale = [], [], []
+    for job in plan.files:
+        status, why = ("new", "") if options.get("force") else file_status(job, output, record, options.get("find"))
+        if status == "done":
+            frames = ", ".join(frame.where for frame in job.frames)
+            skipped.append(f"{job.path}: {frames}: done in an earlier run with the same input, model and options,"
+                           " skipped (--force redoes it)")
+        else:
+            todo.append(job)
+            stale += [f"{job.path.name} ({why})"] if status == "stale" else []
+    if stale:
+        more = "; ..." if len(stale) > 3 else ""
+        raise UserInputError(f"{output}: the outputs of {len(stale)} input file(s) are there but were not made from"
+                             f" this input with these options: {'; '.join(stale[:3])}{more}; --force redoes them,"
+                             " or choose another --output")
+    return todo, skipped
 
 
 def segment_fits(
-    segmenter: Segmenter | None,
+    models: Segmenter | ModelChoice | None,
     path: Path,
     output: Path,
     plane: int | None = None,
     cluster: Callable[[list, Path, dict], Iterator[dict]] | None = None,
+    plan: RunPlan | None = None,
     **options,
 ) -> int:
     """Segment a FITS file or every FITS file of a folder; return the number of frames that failed.
 
-    Frames are the unit of work: one after the other with `segmenter`, or
-    spread over a cluster: `cluster(jobs, output, options)` yields each
-    frame's `run_frame` result (`campaign.segment_on_cluster`).
-    A bad frame is reported in one line on stderr and skipped; the others go
-    on. The run's catalogue holds every frame's clusters. `options` are
-    those of `segment_plane` and `write_outputs`.
+    models : one `Segmenter` for every frame, or a `ModelChoice` (each frame
+    by the model of its kind); None only when the plan has no file. Files are the unit of work: one after the
+    other, or spread over a cluster: `cluster(jobs, output, options)` yields
+    each file's result (`campaign.segment_on_cluster`). plan : the run's plan
+    when made already (`run_plan.plan_run`). A bad frame is reported in one
+    line on stderr and skipped; the others go on. `options` are those of
+    `run_plan.plan_run`, `segment_frame` and `finish_frame`, and `force`.
     """
-    files, skipped = fits_inputs(path, options.get("hdu"))
-    if skipped:
-        tqdm.write(f"note: {path}: skipped {', '.join(skipped)}", file=sys.stderr)
-    jobs, errors = frame_jobs(files, plane, options.get("hdu"))
-    for message in errors:
-        tqdm.write(f"error: {message}", file=sys.stderr)
-    if cluster is not None:
-        results = cluster(jobs, output, options)
-    else:
-        results = run_frames(segmenter, jobs, output, options)
-    catalogues, failed, pixels = [], len(errors), 0
-    bar = tqdm(results, total=len(jobs), desc="frames", unit="frame", disable=len(jobs) < 2)
-    for result in bar:
-        if "error" in result:
-            tqdm.write(f"error: {result['error']}", file=sys.stderr)
-            failed += 1
-            continue
-        tqdm.write(result["summary"])
-        catalogues.append(result["catalogue"])
-        pixels += result["pixels"]
-        bar.set_postfix_str(f"{pixels / 1e6 / max(bar.format_dict['elapsed'], 1e-9):.2f} MP/s")
-    finish_run(catalogues, output)
-    if len(jobs) + len(errors) > 1:
-        print(f"{len(files)} files: {len(catalogues)} frames segmented, {failed} failed", file=sys.stderr)
-    return failed
+    options = dict(options, plane=plane)
+    plan = plan or plan_run(path, **{key: options.get(key) for key in PLAN_OPTIONS})
+    for line in plan.notes:
+        tqdm.write(f"note: {line}", file=sys.stderr)
+    for line in plan.errors:
+        tqdm.write(f"error: {line}", file=sys.stderr)
+    todo, skipped = [], []
+    if plan.files:
+        choice = as_choice(models)
+        options["record"] = run_record(choice.models, options)
+        todo, skipped = _sort_files(plan, output, options["record"], options)
+    for line in skipped:
+        tqdm.write(line)
+    counts = {"segmented": 0, "failed": len(plan.errors), "skipped": plan.n_frames - sum(len(j.frames) for j in todo)}
+    if todo or skipped:
+        created = not output.exists()
+        try:
+            with folder_lock(output):
+                results = cluster(todo, output, options) if cluster is not None else run_files(choice, todo, output,
+                                                                                                options)
+                _report_files(results, todo, counts)
+                finish_run(output)
+        finally:
+            if created and output.is_dir() and not any(output.iterdir()):
+                output.rmdir()  # a run that wrote nothing leaves no folder behind
+    print(f"{plan.inputs} files: {counts['segmented']} frames segmented, {counts['skipped']} done in an earlier run"
+          f" (skipped), {counts['failed']} failed", file=sys.stderr)
+    return counts["failed"]
 
 
-def finish_run(catalogues: list[dict], output: Path) -> None:
-    """Write the run's catalogue (FITS and ROOT) and its summary plot from every frame's catalogue."""
-    if not catalogues:
-        return
-    run_catalogue = concatenate(catalogues)
-    write_catalogue_fits(output / RUN_CATALOGUE, run_catalogue, force=True)
-    write_catalogue_root(output / RUN_ROOT, run_catalogue, force=True)
-    plot_summary(run_catalogue["charge_adu"], run_catalogue["n_pixels"], output / RUN_SUMMARY, run_catalogue["energy_kev"])
-    print(f"{len(run_catalogue['cluster_id'])} clusters of {len(catalogues)} frames -> {output / RUN_CATALOGUE},"
-          f" {RUN_ROOT}, {RUN_SUMMARY}", file=sys.stderr)
+def _report_files(results: Iterator[dict], todo: list[FileJob], counts: dict) -> None:
+    """Print each file's lines as its result comes (errors on stderr), count its frames, show the speed."""
+    frames = sum(len(job.frames) for job in todo)
+    bar = tqdm(total=frames, desc="frames", unit="frame", disable=frames < 2)
+    pixels = 0
+    try:
+        for result in results:
+            for line in result["summaries"]:
+                tqdm.write(line)
+            for line in result["errors"]:
+                tqdm.write(f"error: {line}", file=sys.stderr)
+            counts["segmented"] += result["segmented"]
+            counts["failed"] += result["failed"]
+            pixels += result.get("pixels", 0)
+            bar.update(result["segmented"] + result["failed"])
+            bar.set_postfix_str(f"{pixels / 1e6 / max(bar.format_dict['elapsed'], 1e-9):.2f} MP/s")
+    finally:
+        bar.close()

@@ -1,9 +1,11 @@
-"""FITS detector frames in, segmentation FITS out (astropy).
+"""FITS detector frames in (astropy): HDUs, planes, regions, BZERO/BSCALE/BLANK, the ADC range.
 
 Frames are read read-only and unscaled, one plane and region at a time, with
-BZERO, BSCALE and BLANK applied by us so that no value is silently cast;
-class maps are written as uint8 images that carry the input header, the
-class legend and provenance.
+BZERO, BSCALE and BLANK applied by us so that no value is silently cast.
+Values no ADC can give (beyond the range the header states, or a cut the
+user sets) are masked as NaN pixels are, and counted. The class maps written
+from them are `class_map_fits.py`'s; experiment-like multi-extension files
+(`write_image_extensions`) are written here.
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ccdseg.core.checks import MIN_FRAME_PX
-from ccdseg.core.classes import CLASS_NAMES, get_percentages
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.safe_write import write_atomically
+from ccdseg.io.fits_values import adc_range, to_adu
 
 # %% Conventions
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
@@ -34,7 +36,8 @@ class FitsFrame:
 
     data : (h, w) float32 ADU of the analysed region, BZERO and BSCALE
         applied; NaN where `masked`.
-    masked : (h, w) bool, pixels that held NaN, inf or the BLANK value.
+    masked : (h, w) bool, pixels that held NaN, inf or the BLANK value, or
+        a value beyond the ADC range (`adc_range`; counted in `n_beyond_range`).
     header : the image HDU's header (astropy `Header`).
     image_shape : (rows, columns) of the whole plane in the file.
     region : (row0, row1, col0, col1), 0-based, stop excluded: where `data`
@@ -52,10 +55,12 @@ class FitsFrame:
     image_shape: tuple[int, int]
     region: tuple[int, int, int, int]
     normalised: np.ndarray | None = None
+    n_beyond_range: int = 0
+    adc_range_adu: tuple[float, float, str] = (-np.inf, np.inf, "")
 
     @property
     def n_masked(self) -> int:
-        """Number of masked (NaN, inf or BLANK) pixels in the region."""
+        """Number of masked pixels in the region: NaN, inf, BLANK, or beyond the ADC range."""
         return int(np.count_nonzero(self.masked))
 
     @property
@@ -167,6 +172,54 @@ def find_image_hdu(hdul, hdu: int | str | None, path: str | Path = "") -> int:
     return index
 
 
+@dataclass(frozen=True)
+class ImageHdu:
+    """One image HDU of a file: index, EXTNAME ('' when none), shape ((h, w) or (planes, h, w)) and header."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    header: object
+
+
+def _not_an_image(h) -> str | None:
+    """Why HDU `h` is no frame to segment ('a table', 'a 1-D image', ...); None for a 2-D image or 3-D cube."""
+    if not isinstance(h, _image_types()):
+        return "a table" if "Table" in type(h).__name__ else f"a {type(h).__name__}"
+    if not h.shape or 0 in h.shape:
+        return "holds no data"
+    return None if len(h.shape) in (2, 3) else f"a {len(h.shape)}-D image"
+
+
+def image_hdus(path: str | Path, hdu: int | str | None = None) -> tuple[object, list[ImageHdu], list[str]]:
+    """The primary header, the image HDUs to segment, and a note for each HDU that is not taken.
+
+    Every 2-D image and 3-D cube is taken, or only the one `hdu` names
+    (`find_image_hdu`). Not taken, each named in a note: tables, images of
+    other dimensions, extensions without data (a primary HDU holding only a
+    header, as the experiments' readout configuration, is no note). A file
+    without any image raises `UserInputError` naming it.
+    """
+    path = Path(path)
+
+    def read(hdul):
+        chosen = [find_image_hdu(hdul, hdu, path)] if hdu is not None else range(len(hdul))
+        images, notes = [], []
+        for index in chosen:
+            h = hdul[index]
+            why = _not_an_image(h)
+            if why is None:
+                images.append(ImageHdu(index, h.name, tuple(int(s) for s in h.shape), h.header.copy()))
+            elif index or why != "holds no data":
+                notes.append(f"{hdu_text(index, h.name)} is {why}: skipped" if why.startswith("a ")
+                             else f"{hdu_text(index, h.name)} {why}: skipped")
+        if not images:
+            raise UserInputError(f"{path}: no 2-D image data in any HDU (HDUs: {_describe_hdus(hdul)})")
+        return hdul[0].header.copy(), images, notes
+
+    return read_fits(path, read)
+
+
 def parse_region(spec: str | None, header, shape: tuple[int, int], path: str | Path = "") -> tuple[int, int, int, int]:
     """Rows and columns (row0, row1, col0, col1; 0-based, stop excluded) of a region of a plane.
 
@@ -200,24 +253,6 @@ def parse_region(spec: str | None, header, shape: tuple[int, int], path: str | P
     return row0, row1, col0, col1
 
 
-def _to_adu(raw: np.ndarray, header) -> tuple[np.ndarray, np.ndarray]:
-    """Raw stored values -> (float32 ADU with NaN where masked, mask), using BZERO, BSCALE, BLANK."""
-    raw = np.asarray(raw)
-    masked = np.zeros(raw.shape, dtype=bool)
-    if raw.dtype.kind in "iu" and "BLANK" in header:
-        masked = raw == int(header["BLANK"])
-    bscale, bzero = float(header.get("BSCALE", 1.0)), float(header.get("BZERO", 0.0))
-    if bscale != 1.0 or bzero != 0.0:
-        with np.errstate(over="ignore", invalid="ignore"):
-            data = (raw.astype(np.float64) * bscale + bzero).astype(np.float32)
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):
-            data = np.array(raw, dtype=np.float32)
-    masked |= ~np.isfinite(data)
-    data[masked] = np.nan
-    return data, masked
-
-
 def fits_planes(path: str | Path, hdu: int | str | None = None) -> list[int | None]:
     """The planes to segment in a FITS image HDU: [None] for a 2-D image, 0..n-1 for a cube."""
 
@@ -228,26 +263,47 @@ def fits_planes(path: str | Path, hdu: int | str | None = None) -> list[int | No
     return read_fits(path, read)
 
 
-def _read_plane(hdul, path: Path, hdu: int | str | None, plane: int | None, region: str | None) -> FitsFrame:
+def hdu_text(index: int, name: str) -> str:
+    """'HDU 1 (CCD_A)': an HDU for messages."""
+    return f"HDU {index} ({name or '-'})"
+
+
+def frame_region(path: str | Path, index: int, name: str, shape: tuple, header, plane: int | None,
+                 region: str | None) -> tuple[int, int, int, int]:
+    """Where one frame lies in its HDU's plane, (row0, row1, col0, col1), checked without reading pixels.
+
+    Raises `UserInputError` naming the file and HDU for a plane that the
+    HDU does not have (or a cube without a plane), a region that does not
+    fit (`parse_region`) or a frame smaller than `MIN_FRAME_PX` on a side.
+    """
+    where = f"{path}: {hdu_text(index, name)}"
+    if len(shape) == 3 and plane is None:
+        raise UserInputError(f"{where} is a cube of {shape[0]} planes; choose a plane")
+    if len(shape) == 3 and not 0 <= int(plane) < shape[0]:
+        raise UserInputError(f"{where} has planes 0..{shape[0] - 1}, not {plane}")
+    if len(shape) == 2 and plane is not None:
+        raise UserInputError(f"{where} is a 2-D image; it has no plane {plane}")
+    row0, row1, col0, col1 = parse_region(region, header, shape[-2:], where)
+    if min(row1 - row0, col1 - col0) < MIN_FRAME_PX:
+        raise UserInputError(f"{where}: frame of {row1 - row0} x {col1 - col0} px is too small;"
+                             f" at least {MIN_FRAME_PX} x {MIN_FRAME_PX} px are needed")
+    return row0, row1, col0, col1
+
+
+def _read_plane(hdul, path: Path, hdu: int | str | None, plane: int | None, region: str | None,
+                max_adu: float | None) -> FitsFrame:
     """Read one plane and region of an open FITS file as a `FitsFrame` (see `read_fits_frame`)."""
     index = find_image_hdu(hdul, hdu, path)
     image = hdul[index]
     shape = image.shape
-    if len(shape) == 3 and plane is None:
-        raise UserInputError(f"{path}: HDU {index} is a cube of {shape[0]} planes; choose a plane")
-    if len(shape) == 3 and not 0 <= int(plane) < shape[0]:
-        raise UserInputError(f"{path}: HDU {index} has planes 0..{shape[0] - 1}, not {plane}")
-    if len(shape) == 2 and plane is not None:
-        raise UserInputError(f"{path}: HDU {index} is a 2-D image; it has no plane {plane}")
-    row0, row1, col0, col1 = parse_region(region, image.header, shape[-2:], path)
-    if min(row1 - row0, col1 - col0) < MIN_FRAME_PX:
-        raise UserInputError(
-            f"{path}: frame of {row1 - row0} x {col1 - col0} px is too small;"
-            f" at least {MIN_FRAME_PX} x {MIN_FRAME_PX} px are needed"
-        )
+    row0, row1, col0, col1 = frame_region(path, index, image.name, shape, image.header, plane, region)
+    try:
+        limits = adc_range(image.header, max_adu)
+    except UserInputError as exc:
+        raise UserInputError(f"{path}: {hdu_text(index, image.name)}: {exc}") from None
     key = (slice(row0, row1), slice(col0, col1))
     raw = image.section[(int(plane), *key) if len(shape) == 3 else key]
-    data, masked = _to_adu(raw, image.header)
+    data, masked, beyond = to_adu(raw, image.header, limits)
     return FitsFrame(
         path=path,
         hdu_index=index,
@@ -258,6 +314,8 @@ def _read_plane(hdul, path: Path, hdu: int | str | None, plane: int | None, regi
         header=image.header.copy(),
         image_shape=tuple(int(s) for s in shape[-2:]),
         region=(row0, row1, col0, col1),
+        n_beyond_range=beyond,
+        adc_range_adu=limits,
     )
 
 
@@ -266,6 +324,7 @@ def read_fits_frame(
     hdu: int | str | None = None,
     plane: int | None = None,
     region: str | None = None,
+    max_adu: float | None = None,
 ) -> FitsFrame:
     """Read one image plane of a FITS file for segmentation.
 
@@ -277,11 +336,14 @@ def read_fits_frame(
     region : part of the plane to keep, e.g. without overscan: a FITS section
         '[x1:x2,y1:y2]' or a header keyword holding one ('DATASEC'); see
         `parse_region`. None keeps the whole plane.
+    max_adu : values above it are masked (the user's cut), besides those
+        beyond the range the header states (`adc_range`).
 
     Returns
     -------
     A `FitsFrame`: data (h, w) float32 ADU with BZERO/BSCALE applied and NaN
-    where the file held NaN, inf or BLANK (counted in `masked`), the header,
+    where the file held NaN, inf, BLANK or a value beyond the ADC range
+    (counted in `masked`, those beyond the range in `n_beyond_range`), the header,
     and where the data lie in the plane. Only the chosen plane and region are
     read from disk. Integer data are converted to float32 ADU for the model;
     the file is never changed.
@@ -292,65 +354,11 @@ def read_fits_frame(
     `MIN_FRAME_PX` on a side, or a frame whose pixels are all masked.
     """
     path = Path(path)
-    frame = read_fits(path, lambda hdul: _read_plane(hdul, path, hdu, plane, region))
+    frame = read_fits(path, lambda hdul: _read_plane(hdul, path, hdu, plane, region, max_adu))
     if frame.masked.all():
-        raise UserInputError(f"{path}: {frame.where}: all {frame.data.size} pixels are NaN, infinite or BLANK")
+        raise UserInputError(f"{path}: {frame.where}: all {frame.data.size} pixels are NaN, infinite, BLANK or"
+                             f" beyond the ADC range ({frame.adc_range_adu[2]})")
     return frame
-
-
-def segmentation_header(frame: FitsFrame, class_map: np.ndarray, notes: dict | None = None):
-    """Header of a segmentation FITS: the input header, the class legend and provenance.
-
-    Structural keywords (BITPIX, NAXISn, BZERO, BSCALE, BLANK, BUNIT,
-    checksums) are left out, since the data are now uint8 class ids; `notes`
-    maps keywords to (value, comment) pairs to add.
-    """
-    from astropy.io import fits
-
-    header = fits.Header()
-    for card in frame.header.cards:
-        key = card.keyword
-        if key in STRUCTURAL_KEYWORDS or key.startswith("NAXIS"):
-            continue
-        header.append(card, end=True)
-    for cid, name in enumerate(CLASS_NAMES):
-        header[f"CLASS{cid}"] = (name, f"pixel value {cid} in this class map")
-    r0, r1, c0, c1 = frame.region
-    percentages = get_percentages(class_map[r0:r1, c0:c1])
-    for cid, share in enumerate(percentages):
-        header[f"SEGPCT{cid}"] = (round(float(share), 4), f"% of analysed pixels: {CLASS_NAMES[cid]}")
-    header["SEGSRC"] = (header_text(frame.path.name)[-68:], "segmented file (non-ASCII escaped)")
-    header["SEGHDU"] = (frame.hdu_index, f"its HDU ({frame.hdu_name})")
-    if frame.plane is not None:
-        header["SEGPLANE"] = (frame.plane, "its cube plane (0-based)")
-    header["SEGREGN"] = (frame.region_text, "analysed region; outside it: class 0")
-    header["SEGNMASK"] = (frame.n_masked, "NaN/inf/BLANK pixels, set to class 0")
-    for key, (value, comment) in (notes or {}).items():
-        header[key] = (value, comment)
-    legend = ", ".join(f"{cid} {name}" for cid, name in enumerate(CLASS_NAMES))
-    header.add_history(f"Class map of a U-Net (load_model.py): {legend}")
-    return header
-
-
-def write_segmentation_fits(
-    path: str | Path, frame: FitsFrame, classes: np.ndarray, notes: dict | None = None, force: bool = False
-) -> Path:
-    """Write the class map of `frame` as a uint8 FITS image of the whole plane's shape, atomically.
-
-    classes : (h, w) uint8 class ids of the analysed region (`frame.data`'s
-        shape). Pixels outside the region are class 0 (background).
-    """
-    from astropy.io import fits
-
-    classes = np.asarray(classes, dtype=np.uint8)
-    if classes.shape != frame.data.shape:
-        raise UserInputError(f"{frame.path}: class map {classes.shape} differs from the frame's {frame.data.shape}")
-    class_map = np.zeros(frame.image_shape, dtype=np.uint8)
-    r0, r1, c0, c1 = frame.region
-    class_map[r0:r1, c0:c1] = classes
-    header = segmentation_header(frame, class_map, notes)
-    hdu = fits.PrimaryHDU(data=class_map, header=header)
-    return write_atomically(path, lambda tmp: hdu.writeto(tmp, output_verify="silentfix+ignore", checksum=True), force)
 
 
 def write_image_extensions(

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from ccdseg.core.classes import CLASS_NAMES, HOT_PIXEL
 from ccdseg.core.errors import UserInputError
 from ccdseg.io import fits as fits_io
 from tests.fits_files import BAD_KINDS, frame, write_bad_file
@@ -96,32 +95,53 @@ def test_bad_files_raise_one_line_naming_the_file(tmp_path, kind):
     assert_one_line_naming(info, path)
 
 
-# %% Writing
-def test_segmentation_fits_carries_header_and_legend(tmp_path):
+# %% Values no ADC can give (issue 20, defect 9)
+def test_values_beyond_the_stated_adc_range_are_masked_and_counted(tmp_path):
     data = frame((40, 70))
-    data[0, 0] = np.nan
-    hdu = fits.ImageHDU(data, name="SCI")
-    hdu.header["OBSERVER"] = ("DAMIC", "who took it")
-    hdu.header["DATASEC"] = "[11:60,1:40]"
-    source = tmp_path / "source.fits"
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(source)
-    read = fits_io.read_fits_frame(source, region="DATASEC")
-    classes = np.zeros(read.data.shape, np.uint8)
-    classes[:, :5] = HOT_PIXEL
-    target = tmp_path / "out" / "source_segmentation.fits"
-    fits_io.write_segmentation_fits(target, read, classes, {"SEGMODEL": ("m.keras", "model file")})
-    with fits.open(target) as written:
-        header, class_map = written[0].header, written[0].data
-        assert class_map.dtype == np.uint8 and class_map.shape == (40, 70)
-        assert np.array_equal(class_map[:, 10:60], classes) and not class_map[:, :10].any()
-        assert header["OBSERVER"] == "DAMIC" and header.comments["OBSERVER"] == "who took it"
-        assert [header[f"CLASS{c}"] for c in range(4)] == list(CLASS_NAMES)
-        assert header["SEGNMASK"] == 0 and header["SEGREGN"] == "[11:60,1:40]"
-        assert header["SEGPCT2"] == pytest.approx(10.0) and header["SEGMODEL"] == "m.keras"
-        assert "BZERO" not in header and "BLANK" not in header and written[0].verify_checksum() == 1
-    with pytest.raises(UserInputError, match="exists"):
-        fits_io.write_segmentation_fits(target, read, classes)
-    fits_io.write_segmentation_fits(target, read, classes, force=True)
+    data[3, 4], data[10, 11], data[20, 30] = 1e30, 7e4, -5e3
+    hdu = fits.PrimaryHDU(data)
+    hdu.header["DATAMIN"], hdu.header["SATURATE"] = -1000.0, 65535.0
+    hdu.writeto(tmp_path / "f.fits")
+    read = fits_io.read_fits_frame(tmp_path / "f.fits")
+    assert read.n_beyond_range == 3 and read.n_masked == 3 and np.isnan(read.data[[3, 10, 20], [4, 11, 30]]).all()
+    assert read.adc_range_adu == (-1000.0, 65535.0, "DATAMIN, SATURATE")
+    cut = fits_io.read_fits_frame(tmp_path / "f.fits", max_adu=8850.0)
+    assert cut.n_beyond_range == np.count_nonzero((data > 8850.0) | (data < -1000.0))
+    assert "--max-adu" in cut.adc_range_adu[2]
+
+
+def test_float_values_no_adc_gives_are_masked_without_any_keyword(tmp_path):
+    data = frame((40, 70))
+    data[5, 5] = 1e30
+    fits.PrimaryHDU(data).writeto(tmp_path / "f.fits")
+    read = fits_io.read_fits_frame(tmp_path / "f.fits")
+    assert read.n_beyond_range == 1 and np.isnan(read.data[5, 5]) and "2^32" in read.adc_range_adu[2]
+
+
+# %% The image HDUs of a file (issue 19, items 1 and 8)
+def test_every_image_hdu_is_listed_and_other_hdus_are_named(tmp_path):
+    table = fits.BinTableHDU.from_columns([fits.Column(name="x", format="E", array=np.arange(3.0))], name="EVENTS")
+    primary = fits.PrimaryHDU()
+    primary.header["NROW"] = 40
+    hdus = [primary, fits.CompImageHDU(frame((40, 70)), name="CCD_A"), fits.ImageHDU(frame((24, 30), 1), name="CCD_B"),
+            table, fits.ImageHDU(np.arange(5.0), name="LINE")]
+    fits.HDUList(hdus).writeto(tmp_path / "amps.fits")
+    header, images, notes = fits_io.image_hdus(tmp_path / "amps.fits")
+    assert header["NROW"] == 40
+    assert [(i.index, i.name, i.shape) for i in images] == [(1, "CCD_A", (40, 70)), (2, "CCD_B", (24, 30))]
+    assert notes == ["HDU 3 (EVENTS) is a table: skipped", "HDU 4 (LINE) is a 1-D image: skipped"]
+    assert [i.name for i in fits_io.image_hdus(tmp_path / "amps.fits", "ccd_b")[1]] == ["CCD_B"]
+    with pytest.raises(UserInputError, match="HDU 3 holds no 2-D image"):
+        fits_io.image_hdus(tmp_path / "amps.fits", 3)
+
+
+def test_a_frame_region_is_checked_from_the_header_alone(tmp_path):
+    header = fits.Header({"DATASEC": "[1:20,1:30]"})
+    assert fits_io.frame_region("f.fits", 1, "CCD_A", (40, 70), header, None, "DATASEC") == (0, 30, 0, 20)
+    for plane, region, message in ((None, "[1:80,1:5]", "HDU 1 \\(CCD_A\\).*not within"), (2, None, "no plane 2"),
+                                   (None, "[1:8,1:8]", "too small")):
+        with pytest.raises(UserInputError, match=message):
+            fits_io.frame_region("f.fits", 1, "CCD_A", (40, 70), header, plane, region)
 
 
 def test_header_text_escapes_what_fits_cannot_hold():

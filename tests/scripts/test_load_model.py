@@ -50,11 +50,13 @@ def test_fits_command_line_writes_class_map_overview_and_sections(tmp_path, tiny
     assert (out / "run1_overview.png").stat().st_size > 0
     assert (out / "run1_cluster_sections.txt").read_text().startswith(f"{len(list(out.glob('run1_cluster_r*.png')))} ")
     written = (out / "run1_segmentation.fits").stat().st_mtime_ns
-    code, stdout, errors = run(capsys, "--fits", tmp_path / "run1.fits", "--model", tiny_model_path, "--output", out)
+    again = ["--fits", tmp_path / "run1.fits", "--model", tiny_model_path, "--output", out, "--find", "cluster",
+             "--tile", 256]
+    code, stdout, errors = run(capsys, *again)
     assert code == 0 and errors == [] and "skipped" in stdout
     assert (out / "run1_segmentation.fits").stat().st_mtime_ns == written
     (out / "run1_clusters.fits").unlink()  # an interrupted run: the frame is done again
-    code, stdout, _ = run(capsys, "--fits", tmp_path / "run1.fits", "--model", tiny_model_path, "--output", out)
+    code, stdout, _ = run(capsys, *again)
     assert code == 0 and "skipped" not in stdout and (out / "run1_clusters.fits").is_file()
     assert run(capsys, "--fits", tmp_path / "run1.fits", "--model", tiny_model_path, "--output", out, "--force")[0] == 0
     code, _, errors = run(capsys, "--fits", out, "--model", tiny_model_path, "--output", out)
@@ -73,7 +75,8 @@ def test_folder_skips_bad_frames_and_reports_each_in_one_line(tmp_path, tiny_mod
     for path in bad:
         assert sum(line.startswith(f"error: {path}: ") for line in errors) == 1
     assert sorted(p.name for p in out.iterdir()) == ["a_good_clusters.fits", "a_good_overview.png", "a_good_segmentation.fits",
-                                                     "clusters.fits", "clusters.root", "clusters_summary.png"]
+                                                     "clusters.fits", "clusters.root", "clusters_summary.png",
+                                                     "run_report.txt"]
     assert fits.getdata(out / "a_good_segmentation.fits").shape == (200, 260)
 
 
@@ -82,14 +85,17 @@ def test_cube_planes_each_or_one(tmp_path, tiny_model_path, capsys):
     fits.PrimaryHDU(cube).writeto(tmp_path / "cube.fits")
     out = tmp_path / "out"
     assert run(capsys, "--fits", tmp_path / "cube.fits", "--model", tiny_model_path, "--output", out)[0] == 0
-    assert sorted(p.name for p in out.glob("*_segmentation.fits")) == [f"cube_plane{k}_segmentation.fits"
-                                                                       for k in range(3)]
-    run_catalogue = read_catalogue_fits(out / "clusters.fits")
+    assert [p.name for p in out.glob("*_segmentation.fits")] == ["cube_segmentation.fits"]
+    assert fits.getdata(out / "cube_segmentation.fits").shape == (3, 64, 96)
+    assert sorted(p.name for p in out.glob("*_overview.png")) == [f"cube_plane{k}_overview.png" for k in range(3)]
+    run_catalogue, frames = read_catalogue_fits(out / "clusters.fits", with_frames=True)
     assert set(run_catalogue["frame"]) <= {f"cube_plane{k}" for k in range(3)}
+    assert frames["frame"].tolist() == [f"cube_plane{k}" for k in range(3)] and frames["plane"].tolist() == [0, 1, 2]
     code, _, errors = run(capsys, "--fits", tmp_path / "cube.fits", "--hdu", "PRIMARY", "--plane", 1,
                           "--model", tiny_model_path, "--output", tmp_path / "one")
     assert code == 0 and sorted(p.name for p in (tmp_path / "one").glob("*_segmentation.fits")) == [
         "cube_PRIMARY_plane1_segmentation.fits"]
+    assert fits.getdata(tmp_path / "one" / "cube_PRIMARY_plane1_segmentation.fits").shape == (64, 96)
 
 
 @pytest.mark.parametrize("argv", [["--fits", "missing.fits"], ["--fits", "{tmp}", "--find", "dragon"], []])
@@ -161,7 +167,8 @@ def test_non_ascii_names_hidden_files_links_and_folders(tmp_path, tiny_model_pat
     err = capsys.readouterr().err
     assert code == 0 and "Traceback" not in err, err[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["clusters.fits", "clusters.root", "clusters_summary.png",
-                                                     "é_clusters.fits", "é_overview.png", "é_segmentation.fits"]
+                                                     "run_report.txt", "é_clusters.fits", "é_overview.png",
+                                                     "é_segmentation.fits"]
     assert fits.getheader(out / "é_segmentation.fits")["SEGSRC"] == "\\xe9.fits"
     note = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and all(k in note[0] for k in (".run0_segmentation.partial.fits (hidden)",
