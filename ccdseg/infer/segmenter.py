@@ -25,7 +25,13 @@ from ccdseg.core.classes import BACKGROUND
 from ccdseg.core.concurrency import one_ahead
 from ccdseg.core.errors import UserInputError
 from ccdseg.infer import tiling
-from ccdseg.infer.decision import apply_frame_defects, decide_classes, drop_faint_clusters, refine_classes
+from ccdseg.infer.decision import (
+    apply_frame_defects,
+    decide_classes,
+    drop_dark_current_clusters,
+    drop_faint_clusters,
+    refine_classes,
+)
 from ccdseg.infer.runtime import (
     PRECISIONS,
     RUNTIMES,
@@ -36,7 +42,7 @@ from ccdseg.infer.runtime import (
 )
 from ccdseg.infer.tiling import iter_section_batches, paste_section, plan_sections
 from ccdseg.model.card import read_card
-from ccdseg.measure.defects import defect_labels
+from ccdseg.measure.defects import dark_current_rows, defect_labels, glow_map
 from ccdseg.model.normalisation import NORMALISATION, input_channels, normalise_frames, stretch, unstretch
 from ccdseg.model.predict import pooling_depth, predict_normalised
 
@@ -134,7 +140,9 @@ class Segmenter:
         `frame_defects` replaces the network's glowing and hot pixels by the
         calibration's (`decision.apply_frame_defects`; frames measured as CCD
         frames keep the network's); `min_cluster_significance` drops clusters
-        the background alone could make (`decision.drop_faint_clusters`).
+        the background alone could make (`decision.drop_faint_clusters`), and
+        `dark_current_false_alarm` those the Poisson dark current makes more
+        often than that (`decision.drop_dark_current_clusters`, skipper frames).
         """
         normalisation = self.card.get("normalisation") or NORMALISATION
         shape = ids.shape[-2:]
@@ -148,6 +156,11 @@ class Segmenter:
                                     float(self.decision.get("frame_defects_cluster_sigma", 5.0)))
             if self.decision.get("min_cluster_significance"):
                 drop_faint_clusters(frame_ids, z, float(self.decision["min_cluster_significance"]))
+            fit = getattr(background, "fit", None)
+            if self.decision.get("dark_current_false_alarm") and frames is not None and fit is not None:
+                electrons = (frames[index] - fit.pedestal_adu_per_row[:, None]) / fit.fit.gain_adu
+                expected = dark_current_rows(fit)[:, None] + glow_map(fit)
+                drop_dark_current_clusters(frame_ids, electrons, expected, float(self.decision["dark_current_false_alarm"]))
 
     @property
     def precision(self) -> str:

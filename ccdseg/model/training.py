@@ -58,7 +58,8 @@ SKIPPER_DECISION = {
     "cluster_probability": 0.3,
     "frame_defects": True,
     "frame_defects_cluster_sigma": 20.0,
-    "min_cluster_significance": 7.0,
+    "min_cluster_significance": 5.0,
+    "dark_current_false_alarm": 1e-8,
 }
 DETECTORS = ("damic-2020", "damic-m")
 COSINE_PEAK = 2e-3  # peak learning rate of the cosine schedule (Adam)

@@ -86,3 +86,18 @@ def test_faint_clusters_the_background_could_make_are_dropped():
     ids[6:8, 6:8], z[6:8, 6:8] = CLUSTER, 10.0  # a deposit: 40 / 2 = 20
     drop_faint_clusters(ids, z, 6.0)
     assert not (ids[1] == CLUSTER).any() and (ids[6:8, 6:8] == CLUSTER).all()
+
+
+def test_clusters_the_poisson_dark_current_makes_are_dropped():
+    from ccdseg.infer.decision import drop_dark_current_clusters
+
+    ids = np.zeros((10, 10), np.uint8)
+    electrons = np.zeros((10, 10), np.float32)
+    ids[1, 1], electrons[1, 1] = CLUSTER, 3.0  # a lone pixel of 3 electrons at 0.06 e/pixel: one in 30,000
+    ids[5:7, 5:7], electrons[5:7, 5:7] = CLUSTER, 6.0  # 24 electrons in 4 pixels: no dark current makes that
+    expected = np.full((10, 10), 0.06, np.float32)
+    drop_dark_current_clusters(ids, electrons, expected, 1e-8)
+    assert ids[1, 1] == BACKGROUND and (ids[5:7, 5:7] == CLUSTER).all()
+    ids[1, 1] = CLUSTER
+    drop_dark_current_clusters(ids, electrons, expected, 1e-3)
+    assert ids[1, 1] == CLUSTER  # kept when that chance is accepted
