@@ -154,12 +154,8 @@ def _in_plane(measured: dict, origin: tuple[int, int]) -> dict[str, np.ndarray]:
 
 
 def cluster_catalogue(
-    image: np.ndarray,
-    class_map: np.ndarray,
-    frame_name: str = "",
-    origin: tuple[int, int] = (0, 0),
-    pedestal_adu: float | np.ndarray | None = None,
-    gain_adu_per_electron: float | None = None,
+    image: np.ndarray, class_map: np.ndarray, frame_name: str = "", origin: tuple[int, int] = (0, 0),
+    pedestal_adu: float | np.ndarray | None = None, gain_adu_per_electron: float | None = None, hdu: str = "",
 ) -> dict[str, np.ndarray]:
     """The catalogue of the clusters of one frame, one row per 8-connected CLUSTER component.
 
@@ -168,7 +164,7 @@ def cluster_catalogue(
     image : (h, w) float ADU; NaN marks a masked pixel (counted as 0 charge,
         ignored for the peak, and raising `touches_masked`).
     class_map : (h, w) uint8 class ids (`classes`), e.g. a model's prediction.
-    frame_name : str, written in the `frame` column of every row.
+    frame_name, hdu : written in the `frame` and `hdu` columns of every row.
     origin : (row0, col0) px, the place of `image` in the full plane; added to
         every coordinate so that sections of one plane share one system.
     pedestal_adu : the background subtracted from every pixel, ADU: one
@@ -181,8 +177,8 @@ def cluster_catalogue(
 
     Returns
     -------
-    dict of (n_clusters,) arrays, one per column of `COLUMNS` (see there for
-    units); all present, of length 0 when there is no cluster. Centroids and
+    dict of (n_clusters,) arrays, one per column of `COLUMNS` (units there);
+    all present, of length 0 when there is no cluster. Centroids and
     sigmas weight each pixel by its charge when positive (0 otherwise); a
     cluster without positive charge gets its unweighted centroid and spread.
     """
@@ -201,6 +197,7 @@ def cluster_catalogue(
     electrons = _electrons(measured["charge_adu"], gain_adu_per_electron)
     return {
         "frame": np.full(n, frame_name, dtype=f"<U{max(len(frame_name), 1)}"),
+        "hdu": np.full(n, hdu, dtype=f"<U{max(len(hdu), 1)}"),
         "cluster_id": np.arange(1, n + 1).astype(np.int64),
         **_in_plane(measured, origin),
         "n_pixels": measured["n_pixels"],
