@@ -55,7 +55,7 @@ from ccdseg.evaluate.finders import FINDERS, tune_finder
 from ccdseg.evaluate.injection import injection_efficiency
 from ccdseg.evaluate.report import FRAME_SIZE_PX, headline, markdown_report
 from ccdseg.evaluate.speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
-from ccdseg.evaluate.speed_commands import measure_ccd_simulation
+from ccdseg.evaluate.speed_commands import measure_ccd_file, measure_ccd_simulation
 from ccdseg.evaluate.skipper_bench import classical_skipper_methods, measure_skipper
 from ccdseg.infer.model_choice import ModelChoice
 from ccdseg.infer.segmenter import Segmenter
@@ -275,6 +275,8 @@ def run_benchmark(settings: BenchmarkSettings, model_path: Path | None, output: 
         name, model = next(iter(models.items()))
         speed["inference"] = {"model": name, **measure_inference(model, settings.inference_size_px, settings.bare_tiles)}
         print(f"speed: inference {speed['inference']['pipeline_mp_per_s']:.2f} MP/s ({name})")
+        choice = ModelChoice.load(None if paths.DEFAULT_MODEL.is_file() else model_path)  # the shipped pair
+        speed["ccd_file"] = measure_ccd_file(choice, (settings.ccd_rows, settings.ccd_rows // 4), settings.bare_tiles)
     else:
         speed["inference"] = None
         speed["inference_skipped"] = "no model to run"

@@ -61,6 +61,10 @@ def headline(report: dict) -> list[str]:
             lines.append(f"load_model.py --fits: {fits_run['mp_per_s']:.2f} MP/s per frame, "
                          f"{fits_run['over_bare']:.2f} x the bare Keras model, "
                          f"command peak RSS {_mib(fits_run['command_peak_rss_mib'])}")
+    ccd_file = speed.get("ccd_file")
+    if ccd_file:
+        lines.append(f"a whole DAMIC-M CCD's file: {ccd_file['mp_per_s']:.2f} MP/s, "
+                     f"{ccd_file['over_bare']:.2f} x the bare Keras model")
     return lines
 
 
@@ -182,6 +186,14 @@ def speed_section(speed: dict) -> list[str]:
             ]
     else:
         out.append(f"| inference | {speed.get('inference_skipped', 'not measured')} |")
+    ccd_file = speed.get("ccd_file")
+    if ccd_file:
+        h, w = ccd_file["shape_px"]
+        out.append(f"| `load_model.py --fits` on a whole DAMIC-M CCD's file ({ccd_file['amplifiers']} amplifiers of"
+                   f" {h} x {w} px; read, segment, write) | {ccd_file['mp_per_s']:.2f} MP/s ({ccd_file['seconds']:.1f} s;"
+                   f" {ccd_file['over_bare']:.2f} x the bare Keras model `{ccd_file['model']}`, which ran at"
+                   f" {ccd_file['bare_mp_per_s']:.2f} MP/s on {ccd_file['bare_tiles']} tiles of {ccd_file['bare_tile_px']} px;"
+                   f" target 1.3 x) |")
     return out
 
 

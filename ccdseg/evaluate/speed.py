@@ -19,7 +19,7 @@ import numpy as np
 
 from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES, to_one_hot
 from ccdseg.model.crops import CropBatches
-from ccdseg.evaluate.speed_commands import measure_fits_pipeline
+from ccdseg.evaluate.speed_commands import bare_model_mps, measure_fits_pipeline
 from ccdseg.infer.runtime import openvino_installed
 from ccdseg.model import predict
 from ccdseg.model.normalisation import MATCHED_NORMALISATION, input_channels, normalise_frames
@@ -36,7 +36,6 @@ from ccdseg.simulate.thresholds import get_mask
 FRAME_SIZE_PX = 256
 TRAIN_PRESETS = ("default", "original")
 SPEED_SEED = 7
-BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, `predict.PREDICT_BATCH_FRAMES` at a time
 
 
 # %% Functions
@@ -194,9 +193,7 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     The pipeline (`Segmenter.segment`: normalise the whole frame, cut
     overlapping tiles, predict, keep tile centres) runs twice on the same
     frame: the first call includes building the model's graph, the second is
-    the steady throughput. The bare model gets the already normalised frame
-    cut into non-overlapping tiles of `BARE_TILE_PX`, `predict.PREDICT_BATCH_FRAMES` at a time,
-    through Keras's `predict_on_batch` (the model compiled as a graph).
+    the steady throughput. The bare model's speed is `speed_commands.bare_model_mps`.
     """
     size = size_px
     image = simulate_frame(np.random.default_rng(SPEED_SEED), None, "mixed", (size, size)).image
@@ -206,23 +203,8 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     maps = []  # the Keras float32 class map: the reference the other runtimes are compared with
     seconds, rss_before, rss_peak, how = peak_rss_during(lambda: maps.append(segmenter.segment(image)))
 
-    model = segmenter.model
-    tile = min(BARE_TILE_PX, size) // segmenter.multiple * segmenter.multiple
-    per_side = size // tile
-    normalised = segmenter.normalise(image)
-    channels = normalised.shape[-1]
-    tiles = normalised[: per_side * tile, : per_side * tile].reshape(per_side, tile, per_side, tile, channels)
-    tiles = tiles.transpose(0, 2, 1, 3, 4).reshape(-1, tile, tile, channels)[:bare_tiles]
-    batch_frames = predict.PREDICT_BATCH_FRAMES
-    model.predict_on_batch(tiles[:batch_frames])  # warm-up
-
-    def bare():
-        for start in range(0, len(tiles), batch_frames):
-            model.predict_on_batch(tiles[start : start + batch_frames])
-
-    bare_s = _best_time(bare, repeats=3)
+    bare_mps, tile, tiles = bare_model_mps(segmenter, image, bare_tiles)
     pipeline_mps = size * size / seconds / 1e6
-    bare_mps = len(tiles) * tile * tile / bare_s / 1e6
     return {
         "frame_px": [size, size],
         "pipeline_first_call_s": first_s,
@@ -232,8 +214,8 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
         "peak_rss_mib": rss_peak,
         "peak_rss_method": how,
         "bare_tile_px": tile,
-        "bare_tiles": int(len(tiles)),
-        "bare_batch_size": batch_frames,
+        "bare_tiles": tiles,
+        "bare_batch_size": predict.PREDICT_BATCH_FRAMES,
         "bare_mp_per_s": bare_mps,
         "pipeline_over_bare": pipeline_mps / bare_mps,
         "runtimes": measure_runtimes(segmenter, image, maps[0], pipeline_mps),

@@ -1,14 +1,16 @@
 """Timings of whole commands and whole detectors, each in a child process or a folder of its own.
 
 `load_model.py --fits` on a folder of frames (per frame, start-up
-excluded, and the command itself with its peak memory), and the
-simulation of a whole DAMIC-M CCD with its peak memory. Part of the
-benchmark's speed measurements (`evaluate.speed`).
+excluded, and the command itself with its peak memory), on a whole
+DAMIC-M CCD's file (four amplifiers), the bare model they are compared
+with, and the simulation of a whole DAMIC-M CCD with its peak memory.
+Part of the benchmark's speed measurements (`evaluate.speed`).
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import subprocess
 import sys
 import tempfile
@@ -18,12 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from ccdseg.core import paths
+from ccdseg.model import predict
 from ccdseg.infer.fits_run import segment_fits
 
 # %% Defaults
 SPEED_SEED = 7
 FITS_REPEATS = 3  # frames in the timed load_model --fits run
 WHOLE_CCD_PX = (6144, 1536)  # a whole DAMIC-M CCD
+AMPLIFIERS = ("CCD_A", "CCD_B", "CCD_C", "CCD_D")  # the image HDUs of a DAMIC-M file
+BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, `predict.PREDICT_BATCH_FRAMES` at a time
 
 
 # %% Functions
@@ -136,4 +141,71 @@ def measure_fits_pipeline(segmenter, image: np.ndarray, reference: np.ndarray, b
     print(f"speed: load_model --fits per frame ({default.runtime} {default.precision}, {FITS_REPEATS} frames):"
           f" {mps:.2f} MP/s, {result['over_bare']:.2f} x the bare Keras model; command on them {command_s:.1f} s,"
           f" peak RSS {'not measured' if peak_mib is None else f'{peak_mib:,.0f} MiB'}")
+    return result
+
+
+def bare_model_mps(segmenter, image: np.ndarray, max_tiles: int, repeats: int = 3) -> tuple[float, int, int]:
+    """MP/s of the bare model on `image`, and the tile side and number of tiles it ran on.
+
+    The frame is normalised as the model's card says (not timed) and cut
+    into at most `max_tiles` non-overlapping tiles of `BARE_TILE_PX` (or the
+    frame's shorter side), which go `predict.PREDICT_BATCH_FRAMES` at a time
+    through Keras's `predict_on_batch` (the model compiled as a graph), after
+    one warm-up batch: the best of `repeats` runs.
+    """
+    tile = min(BARE_TILE_PX, *image.shape) // segmenter.multiple * segmenter.multiple
+    rows, columns = image.shape[0] // tile, image.shape[1] // tile
+    normalised = segmenter.normalise(image)
+    channels = normalised.shape[-1]
+    tiles = normalised[: rows * tile, : columns * tile].reshape(rows, tile, columns, tile, channels)
+    tiles = tiles.transpose(0, 2, 1, 3, 4).reshape(-1, tile, tile, channels)[:max_tiles]
+    batch = predict.PREDICT_BATCH_FRAMES
+    segmenter.model.predict_on_batch(tiles[:batch])
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for start in range(0, len(tiles), batch):
+            segmenter.model.predict_on_batch(tiles[start : start + batch])
+        best = min(best, time.perf_counter() - started)
+    return len(tiles) * tile * tile / best / 1e6, tile, len(tiles)
+
+
+def measure_ccd_file(choice, shape: tuple[int, int] = WHOLE_CCD_PX, max_tiles: int = 16) -> dict:
+    """`load_model.py --fits` on one DAMIC-M file of four amplifiers of `shape` (a whole CCD), against the bare model.
+
+    choice : the `ModelChoice` the command would use (its default runtime
+    and precision are applied). Four amplifier frames of the DAMIC-M preset
+    are simulated and written as one tile-compressed file (EXTNAME `CCD_A`..
+    `CCD_D`). The file is segmented once untimed (start-up: the runtime
+    prepares its tile shapes), then timed as `fits_run.segment_fits` runs it:
+    read, choose the model of each HDU, segment, and write the class maps,
+    overviews and catalogues. MP/s counts the four amplifiers; the bare model
+    (`bare_model_mps`, Keras) is the model chosen for the first amplifier, on it.
+    """
+    from ccdseg.io.fits import write_image_extensions
+    from ccdseg.simulate.skipper import simulate_skipper_frame
+
+    rng = np.random.default_rng(SPEED_SEED)
+    frames = [simulate_skipper_frame(rng, None, tuple(shape)).image for _ in AMPLIFIERS]
+    fast = choice.map(lambda model: model.with_runtime("auto").with_precision("auto"))
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        path = folder / "ccd.fits.fz"
+        write_image_extensions(path, [(name, frame.astype(np.float32), {}) for name, frame in zip(AMPLIFIERS, frames)],
+                               {"NROW": (shape[0], "rows"), "NCOL": (shape[1], "columns")})
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            segment_fits(fast, path, folder / "warm-up", progress=False)
+            started = time.perf_counter()
+            failed = segment_fits(fast, path, folder / "timed", progress=False)
+            seconds = time.perf_counter() - started
+    if failed:
+        raise RuntimeError(f"{failed} of the whole CCD's amplifiers failed in load_model --fits")
+    model, why = choice.for_frame(frames[0])
+    bare_mps, tile, tiles = bare_model_mps(model, frames[0], max_tiles)
+    mps = sum(frame.size for frame in frames) / seconds / 1e6
+    result = {"amplifiers": len(frames), "shape_px": list(shape), "seconds": seconds, "mp_per_s": mps,
+              "model": model.path.name, "why": why, "bare_tile_px": tile, "bare_tiles": tiles,
+              "bare_mp_per_s": bare_mps, "over_bare": mps / bare_mps}
+    print(f"speed: a whole DAMIC-M CCD file ({len(frames)} x {shape[0]} x {shape[1]} px) in {seconds:.1f} s:"
+          f" {mps:.2f} MP/s, {result['over_bare']:.2f} x the bare Keras model ({model.path.name})")
     return result

@@ -54,7 +54,9 @@ class SegmentedFrame:
     """One frame between `segment_frame` and `finish_frame`: read and segmented, nothing written yet.
 
     stamp : the input file's (size, modification time) as it was read;
-    notes : header cards of its class map (model, why, tiles, precision).
+    notes : header cards of its class map (model, why, tiles, precision);
+    background : the frame's `measure.background.Background` when its
+    normalisation measured it (row by row), else None (the catalogue measures it).
     """
 
     job: FileJob
@@ -63,6 +65,7 @@ class SegmentedFrame:
     classes: np.ndarray
     notes: dict
     stamp: tuple[int, int]
+    background: object = None
 
 
 def as_choice(models: Segmenter | ModelChoice) -> ModelChoice:
@@ -84,8 +87,9 @@ def segment_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, option
     frame = read_fits_frame(job.path, frame_job.hdu.index, frame_job.plane, options.get("region"),
                             options.get("max_adu"))
     segmenter, why = choice.for_frame(frame.data)
+    backgrounds: list = []
     classes = segmenter.segment(frame.data, tile_px, margin_px, options.get("batch_size"),
-                                options.get("progress", True))
+                                options.get("progress", True), backgrounds)
     notes = {
         "SEGMODEL": (header_text(Path(segmenter.path).name)[-60:], "model file"),
         "SEGWHY": (header_text(why)[:68], "why this model (model_choice.py)"),
@@ -94,7 +98,7 @@ def segment_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, option
         "SEGPREC": (ran_precision(segmenter), "model arithmetic, as it ran"),
         "SEGRUNT": (segmenter.runtime, "what ran the network"),
     }
-    return SegmentedFrame(job, frame_job, frame, classes, notes, stamp)
+    return SegmentedFrame(job, frame_job, frame, classes, notes, stamp, backgrounds[0] if backgrounds else None)
 
 
 def frame_gain(frame: FitsFrame, gain: float | None, fitted: float | None) -> tuple[float | None, str]:
@@ -114,10 +118,11 @@ def frame_catalogue(segmented: SegmentedFrame, gain: float | None) -> tuple[dict
     """(the frame's cluster catalogue, its row of the frame list, how its gain and background were found).
 
     The background of each row is the frame's own
-    (`measure.background.frame_background`); the gain is `frame_gain`'s.
+    (`measure.background.frame_background`, measured once: the one its
+    normalisation found when there was one); the gain is `frame_gain`'s.
     """
     frame, frame_job = segmented.frame, segmented.frame_job
-    background = frame_background(frame.data)
+    background = segmented.background or frame_background(frame.data)
     gain, source = frame_gain(frame, gain, background.gain_adu_per_electron)
     catalogue = with_hdu(cluster_catalogue(frame.data, segmented.classes, frame_job.name, frame.region[::2],
                                            background.level_adu, gain), frame_job.label)

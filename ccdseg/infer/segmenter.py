@@ -317,6 +317,7 @@ class Segmenter:
         margin_px: int | None = None,
         batch_size: int | None = None,
         progress: bool = False,
+        backgrounds: list | None = None,
     ) -> np.ndarray:
         """Class ids (h, w) uint8 of one frame (h, w) in ADU, of any size.
 
@@ -324,7 +325,10 @@ class Segmenter:
         statistics), then segmented in overlapping tiles (`segment_normalised`,
         which also says what None means for `tile_px`, `margin_px` and
         `batch_size`). NaN and inf pixels are class 0 (background). A frame
-        whose pixels are all NaN or inf raises `UserInputError`.
+        whose pixels are all NaN or inf raises `UserInputError`. backgrounds :
+        a list that receives the frame's `measure.background.Background` when
+        its normalisation measured one (`row-asinh`), so that the catalogue
+        need not measure it again.
         """
         frame = np.asarray(frame, dtype=np.float32)
         if frame.ndim != 2 or min(frame.shape) < 1:
@@ -332,9 +336,11 @@ class Segmenter:
         masked = ~np.isfinite(frame)
         if masked.all():
             raise UserInputError(f"all {frame.size} pixels of the frame are NaN or infinite")
-        backgrounds: list = []
-        normalised = self.normalise(frame, backgrounds)
+        measured: list = []
+        normalised = self.normalise(frame, measured)
         classes = self.segment_normalised(normalised, tile_px, margin_px, batch_size, progress, frame,
-                                          backgrounds[0] if backgrounds else None)
+                                          measured[0] if measured else None)
         classes[masked] = BACKGROUND
+        if backgrounds is not None:
+            backgrounds.extend(measured)
         return classes

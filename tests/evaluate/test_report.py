@@ -63,3 +63,14 @@ def test_report_holds_every_section_and_the_headline():
     lines = headline(report)
     assert len(lines) == 2 and lines[0].startswith("rule: cluster F1 ") and "0.50 at 200" not in lines[0]
     assert "fake clusters per frame" in lines[0] and lines[1] == "labelling speedup (get_mask vs per-pixel loop): 500 x"
+
+
+def test_the_whole_ccd_file_gets_its_row_and_headline_line():
+    report = small_report()
+    report["speed"]["ccd_file"] = {"amplifiers": 4, "shape_px": [6144, 1536], "seconds": 20.0, "mp_per_s": 1.9,
+                                   "model": "skipper.keras", "bare_mp_per_s": 2.5, "bare_tiles": 16,
+                                   "bare_tile_px": 1024, "over_bare": 0.76}
+    markdown = markdown_report(report)
+    assert "whole DAMIC-M CCD's file (4 amplifiers of 6144 x 1536 px" in markdown
+    assert "| 1.90 MP/s (20.0 s; 0.76 x the bare Keras model `skipper.keras`" in markdown
+    assert headline(report)[-1] == "a whole DAMIC-M CCD's file: 1.90 MP/s, 0.76 x the bare Keras model"

@@ -26,3 +26,14 @@ def test_peak_memory_of_a_call_counts_what_it_holds():
     seconds, before_mib, peak_mib, how = speed.peak_rss_during(lambda: held.append(np.ones(64 * 2**20 // 8)))
     assert seconds >= 0 and before_mib > 0 and how
     assert peak_mib >= before_mib + 60
+
+
+def test_a_whole_ccd_file_is_timed_against_the_bare_model(tiny_model_path):
+    from ccdseg.evaluate.speed_commands import measure_ccd_file
+    from ccdseg.infer.model_choice import ModelChoice
+
+    result = measure_ccd_file(ModelChoice.load(tiny_model_path), (256, 128), max_tiles=2)
+    assert result["amplifiers"] == 4 and result["shape_px"] == [256, 128]
+    assert result["seconds"] > 0 and result["bare_mp_per_s"] > 0 and result["bare_tiles"] == 2
+    assert abs(result["mp_per_s"] - 4 * 256 * 128 / result["seconds"] / 1e6) < 1e-9
+    assert abs(result["over_bare"] - result["mp_per_s"] / result["bare_mp_per_s"]) < 1e-9

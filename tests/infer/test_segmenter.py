@@ -78,3 +78,27 @@ def test_the_card_gives_depth_and_normalisation_and_a_bad_file_is_a_user_error(m
     (tmp_path / "broken.keras").write_bytes(b"not a zip file")
     with pytest.raises(UserInputError, match="not a loadable Keras model"):
         Segmenter.load(tmp_path / "broken.keras")
+
+
+def test_segment_hands_back_the_background_its_row_normalisation_measured(tiny_model_path, tmp_path):
+    import json
+    import shutil
+
+    from ccdseg.measure.background import frame_background
+    from ccdseg.model.card import card_path
+    from ccdseg.simulate.detector import DAMIC_M
+    from ccdseg.simulate.skipper import simulate_skipper_frame
+
+    path = tmp_path / "row.keras"
+    shutil.copy(tiny_model_path, path)
+    card_path(path).write_text(json.dumps({"depth": 2, "normalisation": {"method": "row-asinh", "asinh_scale": 50.0}}))
+    frame = simulate_skipper_frame(np.random.default_rng(3), DAMIC_M, (160, 320)).image
+    backgrounds = []
+    Segmenter.load(path).segment(frame, backgrounds=backgrounds)
+    again = frame_background(frame)
+    assert len(backgrounds) == 1 and backgrounds[0].gain_adu_per_electron is not None
+    assert np.array_equal(backgrounds[0].level_adu, again.level_adu)
+    assert np.array_equal(backgrounds[0].spread_adu, again.spread_adu)
+    kept = []
+    Segmenter.load(tiny_model_path).segment(frame, backgrounds=kept)
+    assert kept == []  # a whole-frame normalisation measures no row background
