@@ -35,7 +35,7 @@ from ccdseg.core.scoring import classification_report, score_labels
 from ccdseg.infer import tiling
 from ccdseg.infer.campaign import segment_on_cluster
 from ccdseg.infer.fits_options import check_fits_options
-from ccdseg.infer.fits_run import SECTION_FIGURES, segment_fits
+from ccdseg.infer.fits_run import SECTION_FIGURES, as_choice, segment_fits
 from ccdseg.infer.model_choice import ModelChoice
 from ccdseg.infer.provenance import ran_precision
 from ccdseg.infer.run_plan import plan_run
@@ -71,7 +71,7 @@ def evaluate(prediction: np.ndarray, truth: np.ndarray) -> tuple[dict, str]:
 
 
 def predict_and_report(
-    segmenter: Segmenter,
+    models: Segmenter | ModelChoice,
     images: np.ndarray,
     truth: np.ndarray | None,
     output: Path,
@@ -80,15 +80,24 @@ def predict_and_report(
 ) -> dict:
     """Predict frames, save figures and a report to `output`, return the scores (or percentages).
 
-    Every output is checked before any work (nothing is replaced without
-    `force`) and written atomically.
+    models : one `Segmenter` for every frame, or a `ModelChoice` (each frame
+    by the model of its kind; the report says which and why). Every output is
+    checked before any work (nothing is replaced without `force`) and written
+    atomically.
     """
     report_path = output / "prediction_report.txt"
     figure_paths = [output / f"prediction_{i:04d}.png" for i in range(min(figures, len(images)))]
     refuse_existing([report_path, *figure_paths], force)
-    prediction = segmenter.classes(images)
-    prediction = prediction[None] if prediction.ndim == 2 else prediction
-    lines = [describe_model(segmenter), f"predicted class percentages: {format_percentages(get_percentages(prediction))}"]
+    choice = as_choice(models)
+    picks = [choice.for_frame(frame) for frame in images]
+    prediction = np.empty(images.shape, dtype=np.uint8)
+    lines = []
+    for segmenter in {id(model): model for model, _ in picks}.values():
+        chosen = [i for i, (model, _) in enumerate(picks) if model is segmenter]
+        prediction[chosen] = segmenter.classes(images[chosen]).reshape(len(chosen), *images.shape[1:])
+        reasons = sorted({why for model, why in picks if model is segmenter})
+        lines.append(f"{describe_model(segmenter)}: {len(chosen)} of {len(images)} frames ({'; '.join(reasons)})")
+    lines.append(f"predicted class percentages: {format_percentages(get_percentages(prediction))}")
     result: dict = {"percentages": get_percentages(prediction).tolist()}
     if truth is not None:
         scores, report = evaluate(prediction, truth)
@@ -184,8 +193,9 @@ def _run(args: argparse.Namespace) -> int:
         return _run_fits(args)
     images = load_frames(args.data)
     truth = None if args.truth is None else load_truth(args.truth, images.shape)
-    segmenter = load_trained_model(args.model).with_runtime(args.runtime).with_precision(args.precision)
-    predict_and_report(segmenter, images, truth, args.output, args.force, args.figures)
+    choice = ModelChoice.load(args.model).map(
+        lambda segmenter: segmenter.with_runtime(args.runtime).with_precision(args.precision))
+    predict_and_report(choice, images, truth, args.output, args.force, args.figures)
     return 0
 
 

@@ -25,7 +25,7 @@ from ccdseg.core.classes import (
 from ccdseg.core.safe_write import write_atomically
 
 # %% Defaults
-DISPLAY_MAX_PX = 1024
+DISPLAY_MAX_PX = 460  # a panel's width in a saved figure (4.2 in at 110 dpi): one-pixel lines of larger frames survive
 
 
 # %% Saving and showing
@@ -131,7 +131,8 @@ def visualize_label(
     only : show only this class in the label panels.
 
     Frames larger than `DISPLAY_MAX_PX` are drawn reduced (`reduce_for_display`),
-    which keeps the figure's memory small; the legend's percentages always
+    so that a hot column one pixel wide is still drawn (the screen would drop
+    it) and the figure's memory stays small; the legend's percentages always
     come from the full-resolution labels.
     """
     import matplotlib.pyplot as plt

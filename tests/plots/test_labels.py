@@ -54,3 +54,14 @@ def test_masked_pixels_are_drawn_at_the_median():
     image = np.array([[1.0, np.nan], [np.inf, 3.0]], np.float32)
     filled = labels.fill_masked(image)
     assert filled.tolist() == [[1.0, 2.0], [2.0, 3.0]] and np.isnan(image[0, 1])
+
+
+@pytest.mark.parametrize("column", [49, 368, 639])
+def test_a_one_pixel_hot_column_of_a_wide_frame_is_drawn(tmp_path, column):
+    ids = np.zeros((320, 640), np.uint8)
+    ids[:, column] = classes.HOT_PIXEL
+    path = tmp_path / "figure.png"
+    labels.visualize_label(np.zeros(ids.shape), ids, path=path, show=False)
+    drawn = plt.imread(path)[..., :3]
+    blue = np.all(np.abs(drawn - classes.CLASS_COLOURS[classes.HOT_PIXEL]) < 0.4, axis=-1)  # blended at the edge
+    assert np.count_nonzero(blue.any(axis=1)) > 100  # the column, drawn over most of the panel's height

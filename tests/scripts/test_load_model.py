@@ -252,3 +252,25 @@ def test_predict_classes_keeps_any_frame_shape(shipped):
     frame = np.random.default_rng(0).normal(8800, 19, (37, 101)).astype(np.float32)
     assert shipped.classes(frame).shape == (37, 101)
     assert shipped.classes(np.stack([frame, frame])).shape == (2, 37, 101)
+
+
+def test_data_stacks_get_the_model_of_their_kind_frame_by_frame(tmp_path, monkeypatch, capsys):
+    import json
+
+    from ccdseg.model.card import card_path
+    from ccdseg.model.unet import unet
+    from ccdseg.simulate.detector import DAMIC_M
+    from ccdseg.simulate.frame import simulate_frame
+    from ccdseg.simulate.skipper import simulate_skipper_frame
+
+    for name in ("default", "skipper"):
+        unet(depth=2, base_filters=4, dropout=0.0, reg=0.0, optimizer="adam").save(tmp_path / f"{name}.keras")
+        card_path(tmp_path / f"{name}.keras").write_text(json.dumps({"depth": 2, "name": name}))
+    monkeypatch.setattr(paths, "DEFAULT_MODEL", tmp_path / "default.keras")
+    frames = np.stack([simulate_frame(np.random.default_rng(0), None, "mixed", (128, 256)).image,
+                       simulate_skipper_frame(np.random.default_rng(1), DAMIC_M, (128, 256)).image]).astype(np.float32)
+    np.save(tmp_path / "frames.npy", frames)
+    assert M.main(["--data", str(tmp_path / "frames.npy"), "--output", str(tmp_path / "out"), "--figures", "0"]) == 0
+    report = (tmp_path / "out" / "prediction_report.txt").read_text()
+    assert "default.keras (default" in report and "skipper.keras (skipper" in report
+    assert "1 of 2 frames (single electrons not resolved" in report and "1 of 2 frames (single electrons resolved" in report
