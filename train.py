@@ -45,7 +45,8 @@ DETECTOR = _DEFAULTS.detector  # damic-2020 (the original's frames) or damic-m (
 EPOCHS = _DEFAULTS.epochs
 BATCH_FRAMES = _DEFAULTS.batch_size  # crops (or whole frames) per training step
 CROP_PX = _DEFAULTS.crop_px  # None: whole frames, as the original
-STEPS_PER_EPOCH = _DEFAULTS.steps_per_epoch
+STEPS_PER_EPOCH = _DEFAULTS.steps_per_epoch  # crops only: whole frames take one pass an epoch
+OBJECT_SHARE = _DEFAULTS.object_share  # share of the crops centred on an object
 SCHEDULE = _DEFAULTS.schedule
 TRAIN_COUNT = _DEFAULTS.train_count
 VARIED_COUNT = _DEFAULTS.varied_count
@@ -64,7 +65,8 @@ def settings_block() -> TrainingSettings:
     """The training settings of this file's Settings block, read now (so edits made in Spyder count)."""
     return TrainingSettings(
         preset=PRESET, model_name=MODEL_NAME, detector=DETECTOR, epochs=EPOCHS, batch_size=BATCH_FRAMES,
-        crop_px=CROP_PX, steps_per_epoch=STEPS_PER_EPOCH, schedule=SCHEDULE, train_count=TRAIN_COUNT,
+        crop_px=CROP_PX, steps_per_epoch=STEPS_PER_EPOCH, object_share=OBJECT_SHARE, schedule=SCHEDULE,
+        train_count=TRAIN_COUNT,
         varied_count=VARIED_COUNT, test_count=TEST_COUNT, seed=SEED, labels=LABELS, augment=AUGMENT,
         learning_rate=LEARNING_RATE, matched_filter=MATCHED_FILTER, layout=LAYOUT, validation_split=VALIDATION_SPLIT,
     )
@@ -138,9 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="most epochs (early stopping may end sooner)")
     parser.add_argument("--batch-size", type=int, default=BATCH_FRAMES, help="crops (or whole frames) per training step")
     parser.add_argument("--crop", type=int, default=CROP_PX or 0,
-                        help="side of the training crops, px, half of them centred on objects (0: whole frames)")
+                        help="side of the training crops, px (0: whole frames)")
+    parser.add_argument("--object-share", type=float, default=OBJECT_SHARE,
+                        help="share of the crops centred on an object (glowing, hot pixel, cluster), 0..1")
     parser.add_argument("--steps-per-epoch", type=int, default=STEPS_PER_EPOCH or 0,
-                        help="training steps an epoch (0: one pass over the frames)")
+                        help="training steps an epoch, with crops (whole frames: one pass over them)")
     parser.add_argument("--schedule", choices=SCHEDULES, default=SCHEDULE,
                         help="learning rate: warm-up and cosine decay, or the original's ReduceLROnPlateau")
     parser.add_argument("--train-count", type=int, default=TRAIN_COUNT, help="frames simulated if none exist")
@@ -181,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         crop_px=args.crop or None,
         steps_per_epoch=args.steps_per_epoch or None,
+        object_share=args.object_share,
         schedule=args.schedule,
         train_count=args.train_count,
         varied_count=args.varied_count,

@@ -80,7 +80,7 @@ class TrainingSettings:
     epochs: int = 6
     batch_size: int = 16  # crops (or whole frames, crop_px None) per training step
     crop_px: int | None = 128  # side of the training crops; None: whole frames, as the original
-    steps_per_epoch: int | None = 100  # None: one pass over the frames (whole frames)
+    steps_per_epoch: int | None = 100  # with crops; None, or whole frames: one pass over the frames
     object_share: float = 0.5  # share of crops centred on an object (glowing, hot pixel, cluster)
     schedule: str = "cosine"  # learning rate: warm-up then cosine decay, or the original's ReduceLROnPlateau
     train_count: int = 200
@@ -201,8 +201,10 @@ def build_model(settings: TrainingSettings, data: TrainingData, distribute: bool
 
 
 def total_steps(settings: TrainingSettings, data: TrainingData) -> int:
-    """Training steps of the whole fit: epochs x steps per epoch (whole frames: one pass over the fitted frames)."""
-    steps = settings.steps_per_epoch or -(-len(data.fit_idx) // settings.batch_size)
+    """Training steps of the whole fit: epochs x steps per epoch (whole frames: one pass over the fitted frames,
+    whatever `steps_per_epoch` says)."""
+    one_pass = -(-len(data.fit_idx) // settings.batch_size)
+    steps = one_pass if settings.crop_px is None else settings.steps_per_epoch or one_pass
     return settings.epochs * steps
 
 

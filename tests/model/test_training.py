@@ -41,3 +41,14 @@ def test_data_are_simulated_split_and_normalised(tmp_path):
     assert model.input_shape == (None, None, None, 2) and np.allclose(weights, 1.0)  # the default preset: no weights
     _, sqrt_weights = training.build_model(training.replace_settings(settings, {"weighting": "sqrt"}), data)
     assert sqrt_weights.sum() == pytest.approx(4.0) and not np.allclose(sqrt_weights, 1.0)
+
+
+def test_whole_frames_take_one_pass_an_epoch_whatever_the_steps_say():
+    from types import SimpleNamespace
+
+    data = SimpleNamespace(fit_idx=np.arange(316))
+    whole = training.TrainingSettings(crop_px=None, batch_size=8, epochs=15, steps_per_epoch=100)
+    assert training.total_steps(whole, data) == 15 * 40
+    crops = training.TrainingSettings(batch_size=16, epochs=6, steps_per_epoch=100)
+    assert training.total_steps(crops, data) == 600
+    assert training.total_steps(training.TrainingSettings(batch_size=16, epochs=2, steps_per_epoch=None), data) == 40

@@ -51,8 +51,10 @@ def test_same_seed_gives_the_same_model(trained, tmp_path):
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-def test_bad_options_are_refused(trained):
+def test_bad_options_are_refused(trained, capsys):
     assert train.main(["--epochs", "0", "--workdir", str(trained[0]), "--model-name", "x"]) == 1
+    assert train.main(["--object-share", "1.5", "--workdir", str(trained[0]), "--model-name", "x"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: --object-share must be 0..1, not 1.5"
 
 
 def test_raw_adu_input_is_the_frame_as_it_is(trained, capsys):
