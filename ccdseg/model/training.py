@@ -77,7 +77,7 @@ class TrainingSettings:
     preset: str = "default"
     model_name: str = "unet"
     detector: str = "damic-2020"  # the kind of frame the model is for (damic-m: skipper CCDs)
-    epochs: int = 6
+    epochs: int = 10  # of `steps_per_epoch` steps: 1,000 steps of 16 crops (6 epochs lose 0.015 of cluster F1)
     batch_size: int = 16  # crops (or whole frames, crop_px None) per training step
     crop_px: int | None = 128  # side of the training crops; None: whole frames, as the original
     steps_per_epoch: int | None = 100  # with crops; None, or whole frames: one pass over the frames

@@ -83,7 +83,7 @@ def test_help_shows_every_default(capsys):
     with pytest.raises(SystemExit):
         train.main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "(default: 6)" in out and "(default: default)" in out and "{default,original}" in out
+    assert "(default: 10)" in out and "(default: default)" in out and "{default,original}" in out
     assert "(default: 128)" in out and "(default: cosine)" in out and "{damic-2020,damic-m}" in out
 
 
