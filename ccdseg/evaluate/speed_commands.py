@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ccdseg.core import paths
-from ccdseg.model import predict
 from ccdseg.infer.fits_run import segment_fits
+from ccdseg.io.fits import write_image_extensions
+from ccdseg.model import predict
+from ccdseg.simulate.skipper import simulate_skipper_frame
 
 # %% Defaults
 SPEED_SEED = 7
@@ -182,9 +184,6 @@ def measure_ccd_file(choice, shape: tuple[int, int] = WHOLE_CCD_PX, max_tiles: i
     overviews and catalogues. MP/s counts the four amplifiers; the bare model
     (`bare_model_mps`, Keras) is the model chosen for the first amplifier, on it.
     """
-    from ccdseg.io.fits import write_image_extensions
-    from ccdseg.simulate.skipper import simulate_skipper_frame
-
     rng = np.random.default_rng(SPEED_SEED)
     frames = [simulate_skipper_frame(rng, None, tuple(shape)).image for _ in AMPLIFIERS]
     fast = choice.map(lambda model: model.with_runtime("auto").with_precision("auto"))
