@@ -52,6 +52,9 @@ DECISION = {
     "matched_threshold": 5.0,
     "matched_guard_px": 3,
     "matched_grow_sigma": 1.5,
+    # a cluster's summed charge must stand 3 sigma above the background's (sum of sigmas / sqrt(pixels)):
+    # on validation frames a third fewer fakes and half the fakes on blank frames, for 0.02 of efficiency at 300 ADU
+    "min_cluster_significance": 3.0,
 }
 # skipper frames: defects from the frame's own calibration, and no cluster the dark current alone could make
 SKIPPER_DECISION = {

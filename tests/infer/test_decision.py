@@ -2,7 +2,7 @@
 import numpy as np
 
 from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
-from ccdseg.infer.decision import add_matched_detections, clean_clusters, decide_classes
+from ccdseg.infer.decision import add_matched_detections, clean_clusters, decide_classes, drop_faint_clusters
 
 
 def probabilities_of(ids: np.ndarray, confidence: float = 0.9) -> np.ndarray:
@@ -101,3 +101,16 @@ def test_clusters_the_poisson_dark_current_makes_are_dropped():
     ids[1, 1] = CLUSTER
     drop_dark_current_clusters(ids, electrons, expected, 1e-3)
     assert ids[1, 1] == CLUSTER  # kept when that chance is accepted
+
+
+def test_faint_clusters_the_background_could_make_become_background():
+    ids = np.zeros((30, 30), np.uint8)
+    z = np.zeros((30, 30), np.float32)
+    ids[5, 5:7], z[5, 5:7] = CLUSTER, 1.5  # two pixels of 1.5 sigma: 3 / sqrt(2) = 2.1 sigma
+    ids[20:23, 20:23], z[20:23, 20:23] = CLUSTER, 3.0  # nine pixels of 3 sigma: 27 / 3 = 9 sigma
+    ids[10, 25], z[10, 25] = CLUSTER, 4.5  # a single pixel of 4.5 sigma
+    ids[0, 0:3] = HOT_PIXEL  # other classes are left alone
+    drop_faint_clusters(ids, z, 4.0)
+    assert (ids[5, 5:7] == BACKGROUND).all()
+    assert (ids[20:23, 20:23] == CLUSTER).all() and ids[10, 25] == CLUSTER
+    assert (ids[0, 0:3] == HOT_PIXEL).all()
