@@ -127,6 +127,31 @@ def apply_frame_defects(ids: np.ndarray, defects: np.ndarray, z: np.ndarray, clu
     return ids
 
 
+def _cluster_totals(ids: np.ndarray, *values: np.ndarray) -> tuple[tuple[np.ndarray, ...], list[np.ndarray]] | None:
+    """The cluster pixels of `ids` (h, w) with their cluster labels, and each (h, w) array of `values` summed per cluster.
+
+    Returns ((rows, cols, labels of those pixels), [per-label sums of each
+    value, NaN as 0, index 0 the background]), or None when `ids` holds no cluster.
+    """
+    count, labels = components(ids == CLUSTER)
+    if count < 2:
+        return None
+    rows, cols = pixels(ids == CLUSTER)
+    label_px = labels[rows, cols]
+    sums = [np.bincount(label_px, weights=np.nan_to_num(v[rows, cols]).astype(np.float64), minlength=count)
+            for v in values]
+    return (rows, cols, label_px), sums
+
+
+def _drop_clusters(ids: np.ndarray, where: tuple[np.ndarray, ...], faint: np.ndarray) -> np.ndarray:
+    """Give the clusters marked `faint` (per label, from `_cluster_totals`) to the background, in place."""
+    rows, cols, label_px = where
+    faint[0] = False
+    gone = faint[label_px]
+    ids[rows[gone], cols[gone]] = BACKGROUND
+    return ids
+
+
 def drop_faint_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float) -> np.ndarray:
     """Clusters whose summed charge the background alone could make become background, in place.
 
@@ -136,18 +161,11 @@ def drop_faint_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float)
     sum(z) / sqrt(n) reaches `min_significance`: two or three dark-current
     electrons side by side do not, a deposit of tens of electrons does.
     """
-    count, labels = components(ids == CLUSTER)
-    if count < 2:
+    totals = _cluster_totals(ids, z, np.ones(ids.shape, np.float64))
+    if totals is None:
         return ids
-    rows, cols = pixels(ids == CLUSTER)
-    label_px = labels[rows, cols]
-    sums = np.bincount(label_px, weights=np.nan_to_num(z[rows, cols]).astype(np.float64), minlength=count)
-    sizes = np.bincount(label_px, minlength=count)
-    faint = sums < min_significance * np.sqrt(np.maximum(sizes, 1))
-    faint[0] = False
-    gone = faint[label_px]
-    ids[rows[gone], cols[gone]] = BACKGROUND
-    return ids
+    where, (sums, sizes) = totals
+    return _drop_clusters(ids, where, sums < min_significance * np.sqrt(np.maximum(sizes, 1)))
 
 
 def drop_dark_current_clusters(ids: np.ndarray, electrons: np.ndarray, expected: np.ndarray,
@@ -163,19 +181,12 @@ def drop_dark_current_clusters(ids: np.ndarray, electrons: np.ndarray, expected:
     tail: a lone pixel of 3 electrons is one in 30,000 at 0.06 electron per
     pixel, so a frame holds several.
     """
-    count, labels = components(ids == CLUSTER)
-    if count < 2:
+    totals = _cluster_totals(ids, electrons, expected)
+    if totals is None:
         return ids
-    rows, cols = pixels(ids == CLUSTER)
-    label_px = labels[rows, cols]
-    charge = np.bincount(label_px, weights=np.nan_to_num(electrons[rows, cols]).astype(np.float64), minlength=count)
-    mean = np.bincount(label_px, weights=np.nan_to_num(expected[rows, cols]).astype(np.float64), minlength=count)
+    where, (charge, mean) = totals
     chance = stats.poisson.sf(np.ceil(np.round(charge, 1)) - 1, np.maximum(mean, 1e-9))
-    faint = chance >= false_alarm
-    faint[0] = False
-    gone = faint[label_px]
-    ids[rows[gone], cols[gone]] = BACKGROUND
-    return ids
+    return _drop_clusters(ids, where, chance >= false_alarm)
 
 
 def refine_classes(
