@@ -70,11 +70,6 @@ class FileJob:
     def clusters_name(self) -> str:
         return f"{self.stem}{CLUSTERS_SUFFIX}"
 
-    def output_names(self, find: str | int | None = None) -> list[str]:
-        """Every file this file's frames write (their --find figures aside, named after the frames)."""
-        names = [self.segmentation_name, self.clusters_name] + [f"{f.name}{OVERVIEW_SUFFIX}" for f in self.frames]
-        return names + ([] if find is None else [sections_name(f.name, find) for f in self.frames])
-
 
 @dataclass
 class RunPlan:

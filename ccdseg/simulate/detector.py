@@ -19,10 +19,8 @@ names both, and `draw_physics` draws from one regime or both.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -166,11 +164,6 @@ def detector_from_fit(fit: dict, clusters_per_frame: float | None = None) -> Det
     detector = replace(Detector(), **values)
     check_detector(detector)
     return detector
-
-
-def save_detector(detector: Detector, path: Path, extra: dict | None = None) -> str:
-    """The detector description as JSON text (with `extra` keys, e.g. the fit's), ready to write."""
-    return json.dumps({**detector.to_dict(), **(extra or {})}, indent=1) + "\n"
 
 
 # %% Presets and ranges
