@@ -20,6 +20,7 @@ from ccdseg.measure.frame_fit import FrameFit
 # %% Defaults
 GLOW_MIN_ELECTRONS = 1.0  # amplifier glow is glowing where its mean excess reaches this
 STREAK_EDGE_PX = 8  # running mean that finds where a streak really starts and ends
+DEPOSIT_ELECTRONS = 8.0  # a pixel beside a streak's row holding this many electrons is a deposit's, not the streak's
 
 
 # %% Functions
@@ -49,17 +50,24 @@ def dark_current_rows(fit: FrameFit) -> np.ndarray:
 def trimmed_streaks(streaks: np.ndarray, excess: np.ndarray) -> np.ndarray:
     """Streak runs (h, w) bool cut to where their charge is: the found windows reach past a streak's ends.
 
-    excess : (h, w) electrons above the row's dark current. Each run of a
-    row is trimmed from both ends while the running mean of
-    `STREAK_EDGE_PX` pixels is below half the run's mean.
+    excess : (h, w) electrons above the row's dark current. A streak is one
+    row: a pixel whose row above or below holds `DEPOSIT_ELECTRONS` within a
+    column of it belongs to a deposit (an X-ray beside a streak's end) and
+    counts as no charge of the streak. Each run of a row is then trimmed
+    from both ends while the running mean of `STREAK_EDGE_PX` pixels is
+    below half the run's mean, and while its end pixel is a deposit's.
     """
     out = np.zeros_like(streaks)
     labels, count = ndimage.label(streaks, structure=np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]]))
+    clean = np.nan_to_num(excess)
     for run in ndimage.find_objects(labels):
         row, cols = run[0].start, np.arange(run[1].start, run[1].stop)
-        values = np.clip(np.nan_to_num(excess[row, cols]), -1.0, 20.0)
+        around = clean[[r for r in (row - 1, row + 1) if 0 <= r < clean.shape[0]]][:, cols]
+        deposit = ndimage.maximum_filter1d(around.max(axis=0, initial=-np.inf), 3) >= DEPOSIT_ELECTRONS
+        values = np.where(deposit, 0.0, np.clip(clean[row, cols], -1.0, 20.0))
         smooth = ndimage.uniform_filter1d(values, min(STREAK_EDGE_PX, values.size), mode="nearest")
-        keep = np.flatnonzero(smooth >= 0.5 * max(values.mean(), 0.0))
+        keep = np.flatnonzero((smooth >= 0.5 * max(values[~deposit].mean() if (~deposit).any() else 0.0, 0.0))
+                              & ~deposit)
         if keep.size:
             out[row, cols[keep[0]] : cols[keep[-1]] + 1] = True
     return out

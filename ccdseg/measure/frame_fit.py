@@ -36,6 +36,7 @@ GLOW_WINDOW_PX = 25              # squares whose mean charge finds broad glow (a
 GLOW_SIGMA = 4.0                 # significance of a square's excess over its row's typical square
 GLOW_BLOCK_PX = 5                # glow is measured on blocks of this many pixels a side
 GLOW_REACH_PX = 400              # farthest distance (row + column) from the readout corner where glow is measured
+DEFECT_ROW_SIGMA = 6.0           # a hot column starts at a row only when its charge steps up there by this many standard errors
 
 
 # %% Results
@@ -195,20 +196,27 @@ def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int]) -> 
 
     The change point of each column's excess (usable pixels, electrons above
     the row's dark current): the row splitting it into a lower and an upper
-    part whose means differ most significantly (two-sample statistic).
+    part whose means differ most, in standard errors of the difference (the
+    spread of the pixels about their part's mean, Poisson and noise alike).
+    A split of at least `DEFECT_ROW_SIGMA` is the defect's row; otherwise the
+    column is hot from row 0.
     """
     if not columns:
         return ()
     values = np.where(usable[:, columns], excess[:, columns], 0.0)
     counts = usable[:, columns].astype(np.float64)
-    total, n = values.sum(axis=0), counts.sum(axis=0)
+    total, squares, n = values.sum(axis=0), (values**2).sum(axis=0), counts.sum(axis=0)
     below, n_below = np.cumsum(values, axis=0) - values, np.cumsum(counts, axis=0) - counts
+    squares_below = np.cumsum(values**2, axis=0) - values**2
     above, n_above = total - below, n - n_below
     with np.errstate(invalid="ignore", divide="ignore"):
+        spread = (squares_below - below**2 / n_below + (squares - squares_below) - above**2 / n_above) / (n - 2)
         gap = above / n_above - below / n_below
-        statistic = np.where((n_below > 0) & (n_above > 0), gap * np.sqrt(n_below * n_above / np.maximum(n, 1)), 0.0)
-    statistic[0] = np.where(n > 0, total / np.sqrt(np.maximum(n, 1)) * 0.5, 0.0)  # the whole column: no step, half weight
-    return tuple(int(row) for row in np.argmax(np.nan_to_num(statistic), axis=0))
+        statistic = gap * np.sqrt(n_below * n_above / np.maximum(n, 1) / np.maximum(spread, 1e-6))
+    statistic = np.where((n_below > 1) & (n_above > 1), np.nan_to_num(statistic), 0.0)
+    split = np.argmax(statistic, axis=0)
+    found = statistic[split, np.arange(len(columns))] >= DEFECT_ROW_SIGMA
+    return tuple(int(row) if step else 0 for row, step in zip(split, found))
 
 
 def _corner_glow(excess: np.ndarray, usable: np.ndarray, glow: np.ndarray, variance_e: float) -> tuple[float, float]:

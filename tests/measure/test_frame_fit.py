@@ -44,3 +44,26 @@ def test_streak_windows_are_cut_to_the_streak():
     found[1, 10:80] = True
     cut = trimmed_streaks(found, excess)
     assert cut[1].sum() <= 36 and cut[1, 30:60].all() and not cut[0].any()
+
+
+def test_a_deposit_beside_a_streaks_end_is_not_the_streak():
+    excess = np.zeros((3, 100))
+    excess[1, 30:60] = 3.0
+    excess[:, 22:28] = 60.0  # an X-ray over three rows, touching the streak's row just before it starts
+    found = np.zeros((3, 100), bool)
+    found[1, 10:80] = True
+    cut = trimmed_streaks(found, excess)
+    assert cut[1, 30:60].all() and not cut[1, 22:28].any() and cut[1].sum() <= 36
+
+
+def test_a_hot_column_from_a_defect_low_in_the_frame_starts_there():
+    detector = replace(DAMIC_M, hot_columns_per_frame=0.0, serial_streaks_per_frame=0.0, amplifier_glow_probability=0.0)
+    rng = np.random.default_rng(5)
+    frame = simulate_skipper_frame(rng, detector, (320, 640))
+    image = frame.image.copy()
+    gain = detector.gain_adu_per_electron
+    image[40:, 384] += gain * rng.poisson(9.0, 280)  # a defect at row 40: hot in the rows read after it
+    image[:, 200] += gain * rng.poisson(4.0, 320)  # a whole hot column
+    fit = fit_frame(image)
+    rows = dict(zip([c for c, _ in fit.hot_columns], fit.hot_column_rows))
+    assert abs(rows[384] - 40) <= 2 and rows[200] == 0
