@@ -16,7 +16,7 @@ from ccdseg.core.classes import CLASS_NAMES, get_percentages
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.safe_write import write_atomically
 from ccdseg.io import fits as fits_io
-from ccdseg.io.fits import FitsFrame, header_text, read_fits
+from ccdseg.io.fits import FitsFrame, fit_comments, header_text, read_fits
 
 
 # %% Headers
@@ -62,7 +62,7 @@ def segmentation_header(frame: FitsFrame, class_map: np.ndarray, notes: dict | N
         header[key] = (value, comment)
     legend = ", ".join(f"{cid} {name}" for cid, name in enumerate(CLASS_NAMES))
     header.add_history(f"Class map of a U-Net (load_model.py): {legend}")
-    return header
+    return fit_comments(header)
 
 
 def _pasted(frame: FitsFrame, classes: np.ndarray) -> np.ndarray:
