@@ -15,6 +15,13 @@ the rule is off, so older models keep their plain argmax):
   the clusters already found, becomes a cluster, grown onto its neighbours
   above `matched_grow_sigma` noise sigmas. This needs a model whose input
   holds the matched-filter channel.
+
+Four more rules need the frame's own calibration (`measure.background`),
+and the segmenter applies them frame by frame in this order:
+`frame_defects` (`apply_frame_defects`), `min_cluster_significance`
+(`drop_faint_clusters`), and on skipper frames `dark_current_false_alarm`
+(`drop_dark_current_clusters`) and `edge_likelihood_ratio` with
+`edge_probability` (`grow_cluster_edges` onto `edge_candidates`).
 """
 from __future__ import annotations
 
@@ -47,6 +54,16 @@ def decide_classes(probabilities: np.ndarray, decision: dict | None = None) -> t
 
 
 # %% Frame rules (on whole frames, after tiling)
+def edge_candidates(probabilities: np.ndarray, decision: dict | None) -> np.ndarray | None:
+    """Pixels (..., h, w) bool the network gives at least `decision['edge_probability']` of being cluster.
+
+    None when the card sets no such probability (clusters then grow onto any
+    neighbour the charge test lets in, `grow_cluster_edges`).
+    """
+    threshold = (decision or {}).get("edge_probability")
+    return None if threshold is None else probabilities[..., CLUSTER] >= float(threshold)
+
+
 def clean_clusters(
     ids: np.ndarray, fallback: np.ndarray, glow_edge_max_px: int = 0, hot_halo_fraction: float | None = None
 ) -> np.ndarray:
@@ -187,6 +204,30 @@ def drop_dark_current_clusters(ids: np.ndarray, electrons: np.ndarray, expected:
     where, (charge, mean) = totals
     chance = stats.poisson.sf(np.ceil(np.round(charge, 1)) - 1, np.maximum(mean, 1e-9))
     return _drop_clusters(ids, where, chance >= false_alarm)
+
+
+def grow_cluster_edges(ids: np.ndarray, electrons: np.ndarray, expected: np.ndarray,
+                       likelihood_ratio: float, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Clusters grown by one pixel onto the edge pixels that hold one of their electrons, in place.
+
+    ids : (h, w) uint8; electrons : (h, w) charge above the pedestal,
+    electrons; expected : (h, w) the dark current (and glow) expected in
+    each pixel, electrons; candidates : (h, w) bool, the pixels the network
+    finds plausible (`edge_candidates`; None: all). A background candidate
+    beside a cluster (8-connected) holding k electrons (rounded) is the
+    cluster's when k >= 1 and k >= `likelihood_ratio` x expected:
+    k / expected is how much likelier k is with one more electron (from the
+    deposit) on the Poisson dark current than with the dark current alone.
+    A track's and an X-ray's edge pixels hold one to three electrons, as
+    bright as dark current, so the network alone leaves some out.
+    """
+    edge = near(ids == CLUSTER, 1) & (ids == BACKGROUND)
+    rows, cols = pixels(edge if candidates is None else edge & candidates)
+    with np.errstate(invalid="ignore"):
+        count = np.rint(electrons[rows, cols])
+        likely = (count >= 1) & (count >= likelihood_ratio * expected[rows, cols])
+    ids[rows[likely], cols[likely]] = CLUSTER
+    return ids
 
 
 def refine_classes(

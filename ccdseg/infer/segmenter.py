@@ -29,7 +29,9 @@ from ccdseg.infer.decision import (
     apply_frame_defects,
     decide_classes,
     drop_dark_current_clusters,
+    edge_candidates,
     drop_faint_clusters,
+    grow_cluster_edges,
     refine_classes,
 )
 from ccdseg.infer.runtime import (
@@ -116,11 +118,14 @@ class Segmenter:
         `normalise`), for the rules that need the frame's own calibration.
         """
         ids, fallback = decide_classes(probabilities, self.decision)
-        return self._refine(ids, fallback, normalised, frames, backgrounds)
+        return self._refine(ids, fallback, normalised, frames, backgrounds, edge_candidates(probabilities, self.decision))
 
     def _refine(self, ids: np.ndarray, fallback: np.ndarray, normalised: np.ndarray, frames: np.ndarray | None = None,
-                backgrounds: list | None = None) -> np.ndarray:
-        """The card's frame rules (`decision.refine_classes`, then the calibration's rules) on whole frames."""
+                backgrounds: list | None = None, candidates: np.ndarray | None = None) -> np.ndarray:
+        """The card's frame rules (`decision.refine_classes`, then the calibration's rules) on whole frames.
+
+        candidates : (..., h, w) bool, the pixels clusters may grow onto (`decision.edge_candidates`).
+        """
         if not self.decision:
             return ids
         normalisation = self.card.get("normalisation") or NORMALISATION
@@ -130,11 +135,11 @@ class Segmenter:
             refine_classes(ids, fallback, self.decision, normalised[..., 1], normalised[..., 0],
                            lambda sigmas: stretch(sigmas, normalisation))
         if self.decision.get("frame_defects") or self.decision.get("min_cluster_significance"):
-            self._calibration_rules(ids, normalised, frames, backgrounds)
+            self._calibration_rules(ids, normalised, frames, backgrounds, candidates)
         return ids
 
     def _calibration_rules(self, ids: np.ndarray, normalised: np.ndarray, frames: np.ndarray | None,
-                           backgrounds: list | None) -> None:
+                           backgrounds: list | None, candidates: np.ndarray | None = None) -> None:
         """The rules of a skipper model's card, frame by frame, in place: the frame's own defects, then faint clusters.
 
         `frame_defects` replaces the network's glowing and hot pixels by the
@@ -142,25 +147,33 @@ class Segmenter:
         frames keep the network's); `min_cluster_significance` drops clusters
         the background alone could make (`decision.drop_faint_clusters`), and
         `dark_current_false_alarm` those the Poisson dark current makes more
-        often than that (`decision.drop_dark_current_clusters`, skipper frames).
+        often than that (`decision.drop_dark_current_clusters`, skipper frames);
+        `edge_likelihood_ratio` then grows the clusters onto their edge pixels
+        that hold one of their electrons and that the network finds plausible
+        (`edge_probability`; `decision.grow_cluster_edges`, skipper frames).
         """
         normalisation = self.card.get("normalisation") or NORMALISATION
         shape = ids.shape[-2:]
         stack, inputs = ids.reshape(-1, *shape), normalised.reshape(-1, *shape, normalised.shape[-1])
         frames = None if frames is None else np.asarray(frames).reshape(-1, *shape)
+        candidates = None if candidates is None else candidates.reshape(-1, *shape)
         for index, (frame_ids, frame_input) in enumerate(zip(stack, inputs)):
             z = unstretch(frame_input[..., 0], normalisation)
-            background = backgrounds[index] if backgrounds else None
-            if self.decision.get("frame_defects") and frames is not None and getattr(background, "fit", None):
-                apply_frame_defects(frame_ids, defect_labels(background.fit, frames[index]), z,
+            fit = getattr(backgrounds[index] if backgrounds else None, "fit", None)
+            if self.decision.get("frame_defects") and frames is not None and fit is not None:
+                apply_frame_defects(frame_ids, defect_labels(fit, frames[index]), z,
                                     float(self.decision.get("frame_defects_cluster_sigma", 5.0)))
             if self.decision.get("min_cluster_significance"):
                 drop_faint_clusters(frame_ids, z, float(self.decision["min_cluster_significance"]))
-            fit = getattr(background, "fit", None)
-            if self.decision.get("dark_current_false_alarm") and frames is not None and fit is not None:
-                electrons = (frames[index] - fit.pedestal_adu_per_row[:, None]) / fit.fit.gain_adu
-                expected = dark_current_rows(fit)[:, None] + glow_map(fit)
+            if frames is None or fit is None:
+                continue
+            electrons = (frames[index] - fit.pedestal_adu_per_row[:, None]) / fit.fit.gain_adu
+            expected = dark_current_rows(fit)[:, None] + glow_map(fit)
+            if self.decision.get("dark_current_false_alarm"):
                 drop_dark_current_clusters(frame_ids, electrons, expected, float(self.decision["dark_current_false_alarm"]))
+            if self.decision.get("edge_likelihood_ratio"):
+                grow_cluster_edges(frame_ids, electrons, expected, float(self.decision["edge_likelihood_ratio"]),
+                                   None if candidates is None else candidates[index])
 
     @property
     def precision(self) -> str:
@@ -293,12 +306,16 @@ class Segmenter:
         layout = plan_sections(normalised.shape[:2], tile_px, margin_px, self.multiple)
         classes = np.empty(normalised.shape[:2], dtype=np.uint8)
         fallback = np.empty(normalised.shape[:2], dtype=np.uint8)
+        candidates = None if self.decision.get("edge_probability") is None else np.empty(classes.shape, dtype=bool)
 
         def keep(numbers: range, probabilities: np.ndarray) -> None:
             tile_classes, tile_fallback = decide_classes(probabilities, self.decision)
-            for tile, tile_back, index in zip(tile_classes, tile_fallback, numbers):
+            tile_candidates = edge_candidates(probabilities, self.decision)
+            for position, (tile, tile_back, index) in enumerate(zip(tile_classes, tile_fallback, numbers)):
                 paste_section(classes, tile, layout, index)
                 paste_section(fallback, tile_back, layout, index)
+                if candidates is not None:
+                    paste_section(candidates, tile_candidates[position], layout, index)
 
         total = -(-len(layout) // batch_size)
         bar = dict(total=total, desc="tiles", unit="batch", leave=False, disable=not progress or total < 2)
@@ -308,7 +325,7 @@ class Segmenter:
         for (numbers, _), probabilities in one_ahead(batches, lambda numbered: self.infer(numbered[1])):
             keep(numbers, probabilities)
         return self._refine(classes, fallback, normalised, None if frame is None else frame[None],
-                            None if background is None else [background])
+                            None if background is None else [background], candidates)
 
     def segment(
         self,

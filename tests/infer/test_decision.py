@@ -2,7 +2,14 @@
 import numpy as np
 
 from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES
-from ccdseg.infer.decision import add_matched_detections, clean_clusters, decide_classes, drop_faint_clusters
+from ccdseg.infer.decision import (
+    add_matched_detections,
+    clean_clusters,
+    decide_classes,
+    drop_faint_clusters,
+    edge_candidates,
+    grow_cluster_edges,
+)
 
 
 def probabilities_of(ids: np.ndarray, confidence: float = 0.9) -> np.ndarray:
@@ -114,3 +121,40 @@ def test_faint_clusters_the_background_could_make_become_background():
     assert (ids[5, 5:7] == BACKGROUND).all()
     assert (ids[20:23, 20:23] == CLUSTER).all() and ids[10, 25] == CLUSTER
     assert (ids[0, 0:3] == HOT_PIXEL).all()
+
+
+def test_clusters_grow_onto_edge_pixels_holding_one_of_their_electrons():
+    ids = np.zeros((12, 12), np.uint8)
+    ids[5:7, 5:7] = CLUSTER
+    ids[5, 7] = HOT_PIXEL  # a listed defect beside the cluster keeps its class
+    electrons = np.zeros((12, 12))
+    expected = np.full((12, 12), 0.05)
+    electrons[4, 5] = 1.1  # one electron where dark current makes one in 20 pixels: the cluster's
+    electrons[4, 4] = 0.4  # rounds to no electron
+    electrons[7, 7] = np.nan
+    electrons[5, 9] = 3.0  # two pixels away: not an edge
+    electrons[5, 7] = 5.0
+    grown = grow_cluster_edges(ids.copy(), electrons, expected, likelihood_ratio=2.0)
+    assert grown[4, 5] == CLUSTER
+    assert grown[4, 4] == BACKGROUND and grown[7, 7] == BACKGROUND and grown[5, 9] == BACKGROUND
+    assert grown[5, 7] == HOT_PIXEL and np.all(grown[5:7, 5:7] == CLUSTER)
+    assert np.count_nonzero(grown != ids) == 1
+    bright = np.full((12, 12), 1.0)  # one electron per pixel of dark current: one electron is no evidence, three are
+    electrons[4, 5], electrons[6, 4] = 1.0, 3.2
+    grown = grow_cluster_edges(ids.copy(), electrons, bright, likelihood_ratio=2.0)
+    assert grown[4, 5] == BACKGROUND and grown[6, 4] == CLUSTER
+
+
+def test_clusters_grow_only_onto_the_edge_pixels_the_network_finds_plausible():
+    ids = np.zeros((8, 8), np.uint8)
+    ids[3:5, 3:5] = CLUSTER
+    electrons = np.zeros((8, 8))
+    electrons[2, 3] = electrons[2, 4] = 2.0
+    p = probabilities_of(ids)
+    p[2, 3] = [0.85, 0.0, 0.0, 0.15]  # the network's 15 % for a cluster pixel
+    p[2, 4] = [0.97, 0.0, 0.0, 0.03]
+    candidates = edge_candidates(p, {"edge_probability": 0.1})
+    assert candidates[2, 3] and not candidates[2, 4] and edge_candidates(p, {}) is None
+    grown = grow_cluster_edges(ids.copy(), electrons, np.full((8, 8), 0.5), 1.0, candidates)
+    assert grown[2, 3] == CLUSTER and grown[2, 4] == BACKGROUND
+    assert grow_cluster_edges(ids.copy(), electrons, np.full((8, 8), 0.5), 1.0)[2, 4] == CLUSTER

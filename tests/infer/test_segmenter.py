@@ -102,3 +102,34 @@ def test_segment_hands_back_the_background_its_row_normalisation_measured(tiny_m
     kept = []
     Segmenter.load(tiny_model_path).segment(frame, backgrounds=kept)
     assert kept == []  # a whole-frame normalisation measures no row background
+
+
+class SigmaModel:
+    """A stand-in network: cluster probability z / 20 of each pixel's significance z, the rest background."""
+
+    layers = ()
+
+    def __init__(self, normalisation_card: dict):
+        self.normalisation = normalisation_card
+
+    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
+        cluster = np.clip(normalisation.unstretch(batch[..., 0], self.normalisation) / 20.0, 0.0, 1.0)
+        return np.stack([1.0 - cluster, 0 * cluster, 0 * cluster, cluster], axis=-1).astype(np.float32)
+
+
+def test_skipper_rules_give_the_same_classes_in_tiles_as_on_the_whole_frame():
+    from ccdseg.core.classes import CLUSTER
+    from ccdseg.model.training import SKIPPER_DECISION
+    from ccdseg.simulate.detector import DAMIC_M
+    from ccdseg.simulate.skipper import simulate_skipper_frame
+
+    frame = simulate_skipper_frame(np.random.default_rng(4), DAMIC_M, (256, 384)).image
+    rows = {"method": "row-asinh", "asinh_scale": 50.0}
+    classes = {}
+    for name, decision in (("grown", SKIPPER_DECISION), ("plain", {**SKIPPER_DECISION, "edge_likelihood_ratio": None})):
+        model = Segmenter(SigmaModel(rows), {"depth": 2, "decision": decision, "normalisation": rows})
+        classes[name] = model.classes(frame), model.segment(frame, tile_px=128, margin_px=16)
+        assert np.array_equal(classes[name][0], classes[name][1])
+    for way in (0, 1):  # the whole frame, and in tiles
+        grown, plain = classes["grown"][way] == CLUSTER, classes["plain"][way] == CLUSTER
+        assert np.all(grown[plain]) and grown.sum() > plain.sum()
