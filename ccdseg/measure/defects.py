@@ -59,12 +59,11 @@ def trimmed_streaks(streaks: np.ndarray, excess: np.ndarray) -> np.ndarray:
     """
     out = np.zeros_like(streaks)
     labels, count = ndimage.label(streaks, structure=np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]]))
-    clean = np.nan_to_num(excess)
     for run in ndimage.find_objects(labels):
         row, cols = run[0].start, np.arange(run[1].start, run[1].stop)
-        around = clean[[r for r in (row - 1, row + 1) if 0 <= r < clean.shape[0]]][:, cols]
+        around = np.nan_to_num(excess[[r for r in (row - 1, row + 1) if 0 <= r < excess.shape[0]]][:, cols])
         deposit = ndimage.maximum_filter1d(around.max(axis=0, initial=-np.inf), 3) >= DEPOSIT_ELECTRONS
-        values = np.where(deposit, 0.0, np.clip(clean[row, cols], -1.0, 20.0))
+        values = np.where(deposit, 0.0, np.clip(np.nan_to_num(excess[row, cols]), -1.0, 20.0))
         smooth = ndimage.uniform_filter1d(values, min(STREAK_EDGE_PX, values.size), mode="nearest")
         keep = np.flatnonzero((smooth >= 0.5 * max(values[~deposit].mean() if (~deposit).any() else 0.0, 0.0))
                               & ~deposit)
