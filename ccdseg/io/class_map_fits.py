@@ -16,7 +16,7 @@ from ccdseg.core.classes import CLASS_NAMES, get_percentages
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.safe_write import write_atomically
 from ccdseg.io import fits as fits_io
-from ccdseg.io.fits import FitsFrame, fit_comments, header_text, read_fits
+from ccdseg.io.fits import FitsFrame, header_text, read_fits
 
 
 # %% Headers
@@ -30,6 +30,24 @@ def _copied_header(source):
         if key in fits_io.STRUCTURAL_KEYWORDS or key.startswith(("NAXIS", "ZNAXIS", "ZTILE", "ZCMPTYPE", "ZBITPIX")):
             continue
         header.append(card, end=True)
+    return header
+
+
+def fit_comments(header) -> object:
+    """`header` (astropy) with each one-line card's comment cut to the room its value leaves, in place.
+
+    A string value of up to 68 characters fits one card, but with its
+    comment it may not: astropy would then cut the comment itself and warn
+    on the user's console. Long values (CONTINUE cards) and commentary cards are left as they are.
+    """
+    from astropy.io import fits
+
+    for card in header.cards:
+        if card.keyword in ("", "COMMENT", "HISTORY") or not card.comment:
+            continue
+        used = len(fits.Card(card.keyword, card.value).image.rstrip())
+        if used <= fits.Card.length:
+            header.comments[card.keyword] = card.comment[: max(fits.Card.length - used - 3, 0)]
     return header
 
 

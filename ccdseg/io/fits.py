@@ -82,24 +82,6 @@ def header_text(text: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else f"\\x{ord(c):02x}" for c in escaped)
 
 
-def fit_comments(header) -> object:
-    """`header` (astropy) with each one-line card's comment cut to the room its value leaves, in place.
-
-    A string value of up to 68 characters fits one card, but with its
-    comment it may not: astropy would then cut the comment itself and warn
-    on the user's console. Long values (CONTINUE cards) and commentary cards are left as they are.
-    """
-    from astropy.io import fits
-
-    for card in header.cards:
-        if card.keyword in ("", "COMMENT", "HISTORY") or not card.comment:
-            continue
-        used = len(fits.Card(card.keyword, card.value).image.rstrip())
-        if used <= fits.Card.length:
-            header.comments[card.keyword] = card.comment[: max(fits.Card.length - used - 3, 0)]
-    return header
-
-
 def is_fits_name(path: str | Path) -> bool:
     """True for file names ending in a FITS suffix (.fits, .fit, .fts, gzipped, .fz)."""
     return str(path).lower().endswith(FITS_SUFFIXES)

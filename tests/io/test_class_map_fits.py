@@ -77,3 +77,21 @@ def test_a_truncated_class_map_file_is_found_from_its_headers(tmp_path):
     (tmp_path / "a.fits").write_bytes(whole[: len(whole) - 2000])
     with pytest.raises(UserInputError, match="truncated"):
         class_map_fits.read_class_map_layout(tmp_path / "a.fits")
+
+
+def test_comments_are_cut_to_the_room_their_value_leaves_and_nothing_warns(tmp_path):
+    import warnings
+
+    header = fits.Header()
+    why = "single electrons resolved (noise 0.17 e): a skipper frame"
+    header["SEGWHY"] = (why, "why this model (model_choice.py)")
+    header["SEGTILE"] = (1024, "largest tile given to the model, px")
+    header["SEGOPTS"] = ("x" * 300, "models and options, JSON")  # CONTINUE cards hold any comment
+    class_map_fits.fit_comments(header)
+    assert header["SEGWHY"] == why and header.comments["SEGTILE"] == "largest tile given to the model, px"
+    assert len(f"SEGWHY  = '{why}' / {header.comments['SEGWHY']}") <= 80
+    assert header.comments["SEGOPTS"] == "models and options, JSON"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fits.PrimaryHDU(np.zeros((2, 2)), header=header).writeto(tmp_path / "h.fits")
+    assert fits.getheader(tmp_path / "h.fits")["SEGWHY"] == why

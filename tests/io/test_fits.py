@@ -155,21 +155,3 @@ def test_fits_names_and_their_stems():
     assert not fits_io.is_fits_name("a.fits.txt") and not fits_io.is_fits_name("frame.npy")
     assert fits_io.fits_stem("run12.fits.gz") == "run12" and fits_io.fits_stem("run12.fits.fz") == "run12"
     assert fits_io.fits_stem("notes.txt") == "notes"
-
-
-def test_comments_are_cut_to_the_room_their_value_leaves_and_nothing_warns(tmp_path):
-    import warnings
-
-    header = fits.Header()
-    why = "single electrons resolved (noise 0.17 e): a skipper frame"
-    header["SEGWHY"] = (why, "why this model (model_choice.py)")
-    header["SEGTILE"] = (1024, "largest tile given to the model, px")
-    header["SEGOPTS"] = ("x" * 300, "models and options, JSON")  # CONTINUE cards hold any comment
-    fits_io.fit_comments(header)
-    assert header["SEGWHY"] == why and header.comments["SEGTILE"] == "largest tile given to the model, px"
-    assert len(f"SEGWHY  = '{why}' / {header.comments['SEGWHY']}") <= 80
-    assert header.comments["SEGOPTS"] == "models and options, JSON"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fits.PrimaryHDU(np.zeros((2, 2)), header=header).writeto(tmp_path / "h.fits")
-    assert fits.getheader(tmp_path / "h.fits")["SEGWHY"] == why
