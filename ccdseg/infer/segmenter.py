@@ -29,8 +29,8 @@ from ccdseg.infer.decision import (
     apply_frame_defects,
     decide_classes,
     drop_dark_current_clusters,
-    edge_candidates,
     drop_faint_clusters,
+    edge_candidates,
     grow_cluster_edges,
     refine_classes,
 )
