@@ -8,7 +8,6 @@ tiled pipeline's throughput relative to the bare model on whole tiles.
 """
 from __future__ import annotations
 
-import math
 import os
 import platform
 import resource
@@ -19,7 +18,8 @@ import numpy as np
 
 from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL, N_CLASSES, to_one_hot
 from ccdseg.model.crops import CropBatches
-from ccdseg.evaluate.speed_commands import bare_model_mps, measure_fits_pipeline
+from ccdseg.evaluate import speed_commands
+from ccdseg.evaluate.speed_commands import bare_model_mps, best_time, measure_fits_pipeline
 from ccdseg.infer.runtime import openvino_installed
 from ccdseg.model import predict
 from ccdseg.model.normalisation import MATCHED_NORMALISATION, input_channels, normalise_frames
@@ -35,7 +35,6 @@ from ccdseg.simulate.thresholds import get_mask
 # %% Defaults
 FRAME_SIZE_PX = 256
 TRAIN_PRESETS = ("default", "original")
-SPEED_SEED = 7
 
 
 # %% Functions
@@ -68,25 +67,16 @@ def get_mask_per_pixel(images: np.ndarray, params=None) -> np.ndarray:
     return masks
 
 
-def _best_time(function, repeats: int = 5) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def measure_labelling(frames: int) -> dict:
     """Seconds per 256 x 256 frame of `get_mask` and of the per-pixel loop, outputs asserted equal."""
-    images, _, _ = simulate_frames(frames, SPEED_SEED, "mixed", progress=False)
+    images, _, _ = simulate_frames(frames, speed_commands.SPEED_SEED, "mixed", progress=False)
     started = time.perf_counter()
     looped = get_mask_per_pixel(images)
     loop_s = time.perf_counter() - started
     vectorised = get_mask(images)
     if not np.array_equal(looped, vectorised):
         raise AssertionError("the per-pixel loop and get_mask disagree")
-    vectorised_s = _best_time(lambda: get_mask(images))
+    vectorised_s = best_time(lambda: get_mask(images))
     return {
         "frames": frames,
         "loop_s_per_frame": loop_s / len(images),
@@ -99,7 +89,7 @@ def measure_labelling(frames: int) -> dict:
 def measure_simulation(frames: int) -> dict:
     """Simulated 256 x 256 `mixed` frames (with exact truth) per second."""
     library = load_cluster_library()
-    seeds = np.random.SeedSequence(SPEED_SEED).spawn(frames)
+    seeds = np.random.SeedSequence(speed_commands.SPEED_SEED).spawn(frames)
     started = time.perf_counter()
     for child in seeds:
         simulate_frame(np.random.default_rng(child), None, "mixed", (FRAME_SIZE_PX, FRAME_SIZE_PX), library)
@@ -121,14 +111,15 @@ def measure_training(frames: int, steps: int) -> dict:
     import keras
 
     settings = TrainingSettings()
-    images, truth = simulate_dataset(frames, SPEED_SEED, "mixed", progress=False)
+    images, truth = simulate_dataset(frames, speed_commands.SPEED_SEED, "mixed", progress=False)
     x = normalise_frames(images, MATCHED_NORMALISATION)
     result = {}
     for preset in TRAIN_PRESETS:
-        keras.utils.set_random_seed(SPEED_SEED)
+        keras.utils.set_random_seed(speed_commands.SPEED_SEED)
         model = build_preset(preset, channels=input_channels(MATCHED_NORMALISATION))
         if preset == "default":
-            data = CropBatches(x, truth, settings.batch_size, steps + 1, SPEED_SEED, crop_px=settings.crop_px)
+            data = CropBatches(x, truth, settings.batch_size, steps + 1, speed_commands.SPEED_SEED,
+                               crop_px=settings.crop_px)
             batches = [data[i] for i in range(steps + 1)]
         else:
             batches = [(x[k:k + 8], to_one_hot(truth[k:k + 8])) for k in range(0, min(len(x), 8 * (steps + 1)), 8)]
@@ -196,7 +187,7 @@ def measure_inference(segmenter, size_px: int, bare_tiles: int) -> dict:
     the steady throughput. The bare model's speed is `speed_commands.bare_model_mps`.
     """
     size = size_px
-    image = simulate_frame(np.random.default_rng(SPEED_SEED), None, "mixed", (size, size)).image
+    image = simulate_frame(np.random.default_rng(speed_commands.SPEED_SEED), None, "mixed", (size, size)).image
     started = time.perf_counter()
     segmenter.segment(image)
     first_s = time.perf_counter() - started

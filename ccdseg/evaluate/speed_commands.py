@@ -34,6 +34,16 @@ BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, `pr
 
 
 # %% Functions
+def best_time(function, repeats: int = 5) -> float:
+    """The shortest of `repeats` wall times of `function()`, seconds."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def measure_ccd_simulation(shape: tuple[int, int] = WHOLE_CCD_PX) -> dict:
     """Seconds and peak memory of simulating one DAMIC-M frame of `shape` (a whole CCD), in a child process.
 
@@ -163,13 +173,12 @@ def bare_model_mps(segmenter, image: np.ndarray, max_tiles: int, repeats: int = 
     tiles = tiles.transpose(0, 2, 1, 3, 4).reshape(-1, tile, tile, channels)[:max_tiles]
     batch = predict.PREDICT_BATCH_FRAMES
     segmenter.model.predict_on_batch(tiles[:batch])
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
+
+    def bare() -> None:
         for start in range(0, len(tiles), batch):
             segmenter.model.predict_on_batch(tiles[start : start + batch])
-        best = min(best, time.perf_counter() - started)
-    return len(tiles) * tile * tile / best / 1e6, tile, len(tiles)
+
+    return len(tiles) * tile * tile / best_time(bare, repeats) / 1e6, tile, len(tiles)
 
 
 def measure_ccd_file(choice, shape: tuple[int, int] = WHOLE_CCD_PX, max_tiles: int = 16) -> dict:

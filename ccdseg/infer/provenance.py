@@ -17,7 +17,7 @@ from ccdseg.core.errors import UserInputError
 from ccdseg.infer import run_plan, runtime
 from ccdseg.infer.run_plan import FileJob, sections_name
 from ccdseg.io.catalogue import catalogue_header, read_catalogue_fits
-from ccdseg.io.class_map_fits import read_class_map_layout
+from ccdseg.io.class_map_fits import layout_key, read_class_map_layout
 from ccdseg.io.fits import header_text
 from ccdseg.model.card import card_path
 
@@ -115,11 +115,11 @@ def _whole_png(path: Path) -> bool:
 
 
 def _expected_shapes(job: FileJob) -> dict[str, tuple[int, ...]]:
-    """{EXTNAME or 'HDUn': shape} of the class maps a file's outputs must hold (`read_class_map_layout`)."""
+    """{`layout_key`: shape} of the class maps a file's outputs must hold (`read_class_map_layout`)."""
     shapes = {}
     for frame in job.frames:
-        key = frame.hdu.name if frame.hdu.index and frame.hdu.name else f"HDU{frame.hdu.index}"
-        shapes[key] = frame.hdu.shape if frame.cube_planes else frame.hdu.shape[-2:]
+        shape = frame.hdu.shape if frame.cube_planes else frame.hdu.shape[-2:]
+        shapes[layout_key(frame.hdu.index, frame.hdu.name)] = shape
     return shapes
 
 

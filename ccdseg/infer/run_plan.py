@@ -196,8 +196,9 @@ def file_stem(path: Path, hdu: int | str | None, plane: int | None) -> str:
 def plan_file(path: Path, options: dict) -> tuple[FileJob | None, list[str], list[str]]:
     """(the file's job, or None when no frame of it can be segmented; notes on HDUs not taken; errors)."""
     primary, images, notes = image_hdus(path, options.get("hdu"))
-    frames, errors = _frames(path, file_stem(path, options.get("hdu"), options.get("plane")), images, options)
-    job = FileJob(path, file_stem(path, options.get("hdu"), options.get("plane")), primary, tuple(frames))
+    stem = file_stem(path, options.get("hdu"), options.get("plane"))
+    frames, errors = _frames(path, stem, images, options)
+    job = FileJob(path, stem, primary, tuple(frames))
     return (job if frames else None), [f"{path}: {note}" for note in notes], errors
 
 

@@ -163,8 +163,13 @@ def write_segmentation_fits(
     return write_class_map_file(path, frame.header, [(0, "", class_map, header)], force=force)
 
 
+def layout_key(index: int, name: str) -> str:
+    """How `read_class_map_layout` names the image of HDU `index`: its EXTNAME, 'HDU0' for the primary or when none."""
+    return name if index and name else f"HDU{index}"
+
+
 def read_class_map_layout(path: str | Path) -> tuple[object, dict[str, tuple[int, ...]]]:
-    """(primary header, {EXTNAME or 'HDUn': shape}) of the images of a class-map file.
+    """(primary header, {`layout_key`: shape}) of the images of a class-map file.
 
     Read from the headers alone, fast enough for every file of a resumed
     campaign; a file shorter than its headers say (truncated) or unreadable
@@ -179,7 +184,7 @@ def read_class_map_layout(path: str | Path) -> tuple[object, dict[str, tuple[int
             if info is not None and info["datLoc"] + info["datSpan"] > size:
                 raise UserInputError(f"{path}: truncated FITS file (HDU {index} ends past the end of the file)")
             if hdu.shape:
-                shapes[hdu.name if index and hdu.name else f"HDU{index}"] = tuple(int(s) for s in hdu.shape)
+                shapes[layout_key(index, hdu.name)] = tuple(int(s) for s in hdu.shape)
         return hdul[0].header.copy(), shapes
 
     return read_fits(path, read)

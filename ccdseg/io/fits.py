@@ -72,8 +72,7 @@ class FitsFrame:
     @property
     def where(self) -> str:
         """'HDU 1 (SCI) plane 2': where in its file the frame is, for messages."""
-        plane = "" if self.plane is None else f" plane {self.plane}"
-        return f"HDU {self.hdu_index} ({self.hdu_name or '-'}){plane}"
+        return hdu_text(self.hdu_index, self.hdu_name) + ("" if self.plane is None else f" plane {self.plane}")
 
 
 def header_text(text: str) -> str:
