@@ -21,7 +21,8 @@ and the segmenter applies them frame by frame in this order:
 `frame_defects` (`apply_frame_defects`), `min_cluster_significance`
 (`drop_faint_clusters`), and on skipper frames `dark_current_false_alarm`
 (`drop_dark_current_clusters`) and `edge_likelihood_ratio` with
-`edge_probability` (`grow_cluster_edges` onto `edge_candidates`).
+`edge_probability`, `edge_bright_electrons` and `edge_bright_ratio`
+(`grow_cluster_edges` onto `edge_candidates` and bright pixels).
 """
 from __future__ import annotations
 
@@ -206,8 +207,8 @@ def drop_dark_current_clusters(ids: np.ndarray, electrons: np.ndarray, expected:
     return _drop_clusters(ids, where, chance >= false_alarm)
 
 
-def grow_cluster_edges(ids: np.ndarray, electrons: np.ndarray, expected: np.ndarray,
-                       likelihood_ratio: float, candidates: np.ndarray | None = None) -> np.ndarray:
+def grow_cluster_edges(ids: np.ndarray, electrons: np.ndarray, expected: np.ndarray, likelihood_ratio: float,
+                       candidates: np.ndarray | None = None, bright: tuple[float, float] | None = None) -> np.ndarray:
     """Clusters grown by one pixel onto the edge pixels that hold one of their electrons, in place.
 
     ids : (h, w) uint8; electrons : (h, w) charge above the pedestal,
@@ -220,12 +221,20 @@ def grow_cluster_edges(ids: np.ndarray, electrons: np.ndarray, expected: np.ndar
     deposit) on the Poisson dark current than with the dark current alone.
     A track's and an X-ray's edge pixels hold one to three electrons, as
     bright as dark current, so the network alone leaves some out.
+    bright : (electrons, ratio): an edge pixel holding at least that many
+    electrons and `ratio` x expected is the cluster's whether or not the
+    network finds it plausible (a bright pixel beside a track is its charge).
     """
     edge = near(ids == CLUSTER, 1) & (ids == BACKGROUND)
-    rows, cols = pixels(edge if candidates is None else edge & candidates)
+    rows, cols = pixels(edge)
     with np.errstate(invalid="ignore"):
         count = np.rint(electrons[rows, cols])
         likely = (count >= 1) & (count >= likelihood_ratio * expected[rows, cols])
+        if candidates is not None:
+            plausible = candidates[rows, cols]
+            if bright is not None:
+                plausible |= (count >= bright[0]) & (count >= bright[1] * expected[rows, cols])
+            likely &= plausible
     ids[rows[likely], cols[likely]] = CLUSTER
     return ids
 

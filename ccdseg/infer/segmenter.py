@@ -150,7 +150,8 @@ class Segmenter:
         often than that (`decision.drop_dark_current_clusters`, skipper frames);
         `edge_likelihood_ratio` then grows the clusters onto their edge pixels
         that hold one of their electrons and that the network finds plausible
-        (`edge_probability`; `decision.grow_cluster_edges`, skipper frames).
+        (`edge_probability`) or that are bright (`edge_bright_electrons`,
+        `edge_bright_ratio`; `decision.grow_cluster_edges`, skipper frames).
         """
         normalisation = self.card.get("normalisation") or NORMALISATION
         shape = ids.shape[-2:]
@@ -172,8 +173,10 @@ class Segmenter:
             if self.decision.get("dark_current_false_alarm"):
                 drop_dark_current_clusters(frame_ids, electrons, expected, float(self.decision["dark_current_false_alarm"]))
             if self.decision.get("edge_likelihood_ratio"):
+                bright = self.decision.get("edge_bright_electrons")
                 grow_cluster_edges(frame_ids, electrons, expected, float(self.decision["edge_likelihood_ratio"]),
-                                   None if candidates is None else candidates[index])
+                                   None if candidates is None else candidates[index],
+                                   None if bright is None else (float(bright), float(self.decision["edge_bright_ratio"])))
 
     @property
     def precision(self) -> str:

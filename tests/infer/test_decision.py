@@ -158,3 +158,17 @@ def test_clusters_grow_only_onto_the_edge_pixels_the_network_finds_plausible():
     grown = grow_cluster_edges(ids.copy(), electrons, np.full((8, 8), 0.5), 1.0, candidates)
     assert grown[2, 3] == CLUSTER and grown[2, 4] == BACKGROUND
     assert grow_cluster_edges(ids.copy(), electrons, np.full((8, 8), 0.5), 1.0)[2, 4] == CLUSTER
+
+
+def test_a_bright_edge_pixel_joins_its_cluster_whatever_the_network_says():
+    ids = np.zeros((8, 8), np.uint8)
+    ids[3:5, 3:5] = CLUSTER
+    electrons = np.zeros((8, 8))
+    electrons[2, 3], electrons[2, 4], electrons[5, 5] = 4.0, 3.0, 4.0
+    expected = np.full((8, 8), 1.0)
+    expected[5, 5] = 1.5  # 4 electrons where the dark current makes 1.5 on average: not three times as many
+    implausible = np.zeros((8, 8), bool)
+    grown = grow_cluster_edges(ids.copy(), electrons, expected, 1.0, implausible, bright=(4, 3.0))
+    assert grown[2, 3] == CLUSTER
+    assert grown[2, 4] == BACKGROUND and grown[5, 5] == BACKGROUND
+    assert np.array_equal(grow_cluster_edges(ids.copy(), electrons, expected, 1.0, implausible), ids)
