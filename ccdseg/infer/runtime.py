@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 # %% Choices
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -46,11 +47,20 @@ def openvino_installed() -> bool:
 
 
 def compile_openvino(model, channels: int, precision: str):
-    """The Keras `model` (input (n, h, w, `channels`)) compiled by OpenVINO for the CPU in `precision`."""
+    """The Keras `model` (input (n, h, w, `channels`)) compiled by OpenVINO for the CPU in `precision`.
+
+    Compiled in a thread of its own: OpenVINO gives the compiling thread a
+    signal stack of the compiled model's and, when the model is freed, puts
+    back the one that thread had before, which may be another freed model's.
+    Python handles Ctrl-C and SIGTERM on that stack, so in the main thread
+    such a stop would crash the process (a segmentation fault) instead of
+    ending the run cleanly.
+    """
     import openvino as ov
 
     hint = "bf16" if precision == "bfloat16" else "f32"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         converted = ov.convert_model(model, input=[(-1, -1, -1, channels)])
-    return ov.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(ov.Core().compile_model, converted, "CPU", {"INFERENCE_PRECISION_HINT": hint}).result()

@@ -1,5 +1,8 @@
 """What runs the network (ccdseg/infer/runtime.py): Keras or OpenVINO, float32 or bfloat16."""
 import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,3 +46,30 @@ def test_mixed_precision_copy_computes_in_bfloat16_and_ends_in_float32(model):
     assert all(np.array_equal(a, b) for a, b in zip(fast.get_weights(), model.model.get_weights()))
     assert runtime.openvino_installed() == (importlib.util.find_spec("openvino") is not None)
     assert runtime.PRECISIONS == ("auto", "float32", "bfloat16") and runtime.RUNTIMES == ("auto", "openvino", "keras")
+
+
+STOP_AFTER_FREED_MODELS = """
+import gc, os, signal, sys
+from ccdseg.core import stopping
+from ccdseg.infer.segmenter import Segmenter
+first = Segmenter.load(sys.argv[1]).with_runtime("openvino")
+second = first.with_precision("bfloat16")
+del first
+gc.collect()
+del second
+gc.collect()
+try:
+    with stopping.stop_on_signals():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10**7):
+            pass
+except stopping.Terminated:
+    print("stopped cleanly")
+"""
+
+
+def test_a_stop_after_compiled_models_were_freed_ends_the_run_cleanly(tiny_model_path):
+    pytest.importorskip("openvino")
+    done = subprocess.run([sys.executable, "-c", STOP_AFTER_FREED_MODELS, str(tiny_model_path)], capture_output=True,
+                          text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0 and "stopped cleanly" in done.stdout, (done.returncode, done.stderr[-500:])
