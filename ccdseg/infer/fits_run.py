@@ -36,7 +36,7 @@ from ccdseg.infer.provenance import file_status, input_stamp, ran_precision, rec
 from ccdseg.infer.run_catalogue import finish_run
 from ccdseg.infer import run_plan, tiling
 from ccdseg.infer.run_plan import FileJob, FrameJob, RunPlan, header_gain, plan_run, sections_name
-from ccdseg.infer.segmenter import Segmenter
+from ccdseg.infer.segmenter import PreparedFrame, Segmenter
 from ccdseg.io.catalogue import concatenate, frame_list, with_hdu, write_catalogue_fits
 from ccdseg.io.class_map_fits import hdu_class_map, write_class_map_file
 from ccdseg.io.fits import FitsFrame, header_text, read_fits_frame
@@ -51,7 +51,7 @@ PLAN_OPTIONS = ("hdu", "plane", "region", "gain", "find")  # the options `run_pl
 # %% One frame: read, segmented by its model, then its overview and catalogue
 @dataclass
 class SegmentedFrame:
-    """One frame between `segment_frame` and `finish_frame`: read and segmented, nothing written yet.
+    """One frame between `segment_prepared_frame` and `finish_frame`: read and segmented, nothing written yet.
 
     stamp : the input file's (size, modification time) as it was read;
     notes : header cards of its class map (model, why, tiles, precision);
@@ -73,32 +73,57 @@ def as_choice(models: Segmenter | ModelChoice) -> ModelChoice:
     return models if isinstance(models, ModelChoice) else ModelChoice({"ccd": models})
 
 
-def segment_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, options: dict) -> SegmentedFrame:
-    """Read one frame and segment it with the model of its kind: the first half of a frame's work.
+@dataclass
+class PreparedJob:
+    """One frame between `prepare_frame` and `segment_prepared_frame`: read, its model chosen, normalised."""
 
-    options : `region`, `max_adu`, and `tile_px`, `margin_px`, `batch_size`,
-    `progress` of `Segmenter.segment` (None: the defaults of `tiling` and
-    `segmenter` as they are when called). Raises `UserInputError` naming
-    the file and HDU.
+    job: FileJob
+    frame_job: FrameJob
+    frame: FitsFrame
+    segmenter: Segmenter
+    why: str
+    prepared: PreparedFrame
+    stamp: tuple[int, int]
+
+
+def prepare_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, options: dict) -> PreparedJob:
+    """Read one frame, choose the model of its kind and normalise it (its calibration): the first of a frame's steps.
+
+    options : `region`, `max_adu`. Raises `UserInputError` naming the file and HDU.
     """
-    tile_px = tiling.TILE_SIZE_PX if options.get("tile_px") is None else options["tile_px"]
-    margin_px = tiling.MARGIN_PX if options.get("margin_px") is None else options["margin_px"]
     stamp = input_stamp(job.path)
     frame = read_fits_frame(job.path, frame_job.hdu.index, frame_job.plane, options.get("region"),
                             options.get("max_adu"))
     segmenter, why = choice.for_frame(frame.data)
-    backgrounds: list = []
-    classes = segmenter.segment(frame.data, tile_px, margin_px, options.get("batch_size"),
-                                options.get("progress", True), backgrounds)
+    return PreparedJob(job, frame_job, frame, segmenter, why, segmenter.prepare(frame.data), stamp)
+
+
+def segment_prepared_frame(read: PreparedJob, options: dict) -> SegmentedFrame:
+    """Segment a frame from `prepare_frame` by its model: the second of a frame's steps.
+
+    options : `tile_px`, `margin_px`, `batch_size`, `progress` of
+    `Segmenter.segment` (None: the defaults of `tiling` and `segmenter` as
+    they are when called).
+    """
+    tile_px = tiling.TILE_SIZE_PX if options.get("tile_px") is None else options["tile_px"]
+    margin_px = tiling.MARGIN_PX if options.get("margin_px") is None else options["margin_px"]
+    segmenter = read.segmenter
+    classes = segmenter.segment_prepared(read.prepared, tile_px, margin_px, options.get("batch_size"),
+                                         options.get("progress", True))
     notes = {
         "SEGMODEL": (header_text(Path(segmenter.path).name)[-60:], "model file"),
-        "SEGWHY": (header_text(why)[:68], "why this model (model_choice.py)"),
+        "SEGWHY": (header_text(read.why)[:68], "why this model (model_choice.py)"),
         "SEGTILE": (tile_px, "largest tile given to the model, px"),
         "SEGMARG": (margin_px, "tile margin whose prediction is dropped, px"),
         "SEGPREC": (ran_precision(segmenter), "model arithmetic, as it ran"),
         "SEGRUNT": (segmenter.runtime, "what ran the network"),
     }
-    return SegmentedFrame(job, frame_job, frame, classes, notes, stamp, backgrounds[0] if backgrounds else None)
+    return SegmentedFrame(read.job, read.frame_job, read.frame, classes, notes, read.stamp, read.prepared.background)
+
+
+def segment_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, options: dict) -> SegmentedFrame:
+    """Read one frame and segment it with the model of its kind (`prepare_frame`, then `segment_prepared_frame`)."""
+    return segment_prepared_frame(prepare_frame(choice, job, frame_job, options), options)
 
 
 def frame_gain(frame: FitsFrame, gain: float | None, fitted: float | None) -> tuple[float | None, str]:
@@ -211,23 +236,32 @@ def _file_result(job: FileJob, frames: list[dict], output: Path, record: dict) -
 
 
 def run_files(choice: ModelChoice, jobs: list[FileJob], output: Path, options: dict) -> Iterator[dict]:
-    """Segment every frame of `jobs`, in order, one frame ahead; yield one result per file (`_file_result`).
+    """Segment every frame of `jobs`, in order, in three steps at once; yield one result per file (`_file_result`).
 
-    The next frame is read and segmented in a thread while this one's
-    overview and catalogue are made, so the network does not wait for the
-    figures and tables (memory holds two frames, and a file's class maps).
-    options : those of `segment_frame` and `finish_frame`, and `record`
-    (`provenance.run_record`).
+    While this frame's overview and catalogue are made, the next frame is
+    segmented in a thread and the one after it read and calibrated in
+    another (`prepare_frame`), so the network waits neither for the figures
+    and tables nor for the calibration (on a whole DAMIC-M amplifier, a
+    second or two; memory holds three frames, and a file's class maps).
+    options : those of `prepare_frame`, `segment_prepared_frame` and
+    `finish_frame`, and `record` (`provenance.run_record`).
     """
     frames = [(job, frame_job) for job in jobs for frame_job in job.frames]
     done: list[dict] = []
 
-    def start(item: tuple[FileJob, FrameJob]) -> dict:
+    def prepare(item: tuple[FileJob, FrameJob]) -> dict:
         job, frame_job = item
         where = f"{job.path}: {frame_job.where}"
-        return _never_raising(where, lambda: {"segmented": segment_frame(choice, job, frame_job, options)})
+        return _never_raising(where, lambda: {"prepared": prepare_frame(choice, job, frame_job, options)})
 
-    for (job, frame_job), started in one_ahead(frames, start):
+    def start(prepared: tuple[tuple[FileJob, FrameJob], dict]) -> dict:
+        (job, frame_job), read = prepared
+        if "error" in read:
+            return read
+        where = f"{job.path}: {frame_job.where}"
+        return _never_raising(where, lambda: {"segmented": segment_prepared_frame(read["prepared"], options)})
+
+    for ((job, frame_job), _), started in one_ahead(one_ahead(frames, prepare), start):
         try:
             done.append(started if "error" in started else _never_raising(
                 f"{job.path}: {frame_job.where}", lambda: finish_frame(started["segmented"], output, options)))

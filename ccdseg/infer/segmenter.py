@@ -53,6 +53,15 @@ TILE_BATCH_TILES = 1  # tiles of a big frame per model call
 
 
 # %% The segmenter
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A frame (h, w) float32 ADU, its network input (h, w, c) and its background (None: not measured row by row)."""
+
+    frame: np.ndarray
+    normalised: np.ndarray
+    background: object = None
+
+
 def _stack(frames: np.ndarray) -> np.ndarray:
     """A frame (h, w) or a stack (n, h, w) as a float32 stack, any size of at least one pixel."""
     frames = np.asarray(frames, dtype=np.float32)
@@ -330,6 +339,42 @@ class Segmenter:
         return self._refine(classes, fallback, normalised, None if frame is None else frame[None],
                             None if background is None else [background], candidates)
 
+    def prepare(self, frame: np.ndarray) -> PreparedFrame:
+        """One frame (h, w) in ADU checked and normalised as a whole, ready for `segment_prepared`.
+
+        NaN and inf pixels are left out of the statistics. A frame whose
+        pixels are all NaN or inf raises `UserInputError`. This is the
+        frame's calibration (on skipper frames a second or two for a whole
+        amplifier), which a run of many frames does while the network works
+        on the previous frame.
+        """
+        frame = np.asarray(frame, dtype=np.float32)
+        if frame.ndim != 2 or min(frame.shape) < 1:
+            raise UserInputError(f"expected one frame (h, w), got shape {frame.shape}")
+        masked = ~np.isfinite(frame)
+        if masked.all():
+            raise UserInputError(f"all {frame.size} pixels of the frame are NaN or infinite")
+        measured: list = []
+        normalised = self.normalise(frame, measured)
+        return PreparedFrame(frame, normalised, measured[0] if measured else None)
+
+    def segment_prepared(
+        self,
+        prepared: PreparedFrame,
+        tile_px: int | None = None,
+        margin_px: int | None = None,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Class ids (h, w) uint8 of a frame from `prepare`, in overlapping tiles (`segment_normalised`).
+
+        NaN and inf pixels are class 0 (background).
+        """
+        classes = self.segment_normalised(prepared.normalised, tile_px, margin_px, batch_size, progress,
+                                          prepared.frame, prepared.background)
+        classes[~np.isfinite(prepared.frame)] = BACKGROUND
+        return classes
+
     def segment(
         self,
         frame: np.ndarray,
@@ -341,26 +386,14 @@ class Segmenter:
     ) -> np.ndarray:
         """Class ids (h, w) uint8 of one frame (h, w) in ADU, of any size.
 
-        The whole frame is normalised once (NaN and inf pixels left out of the
-        statistics), then segmented in overlapping tiles (`segment_normalised`,
-        which also says what None means for `tile_px`, `margin_px` and
-        `batch_size`). NaN and inf pixels are class 0 (background). A frame
-        whose pixels are all NaN or inf raises `UserInputError`. backgrounds :
-        a list that receives the frame's `measure.background.Background` when
-        its normalisation measured one (`row-asinh`), so that the catalogue
-        need not measure it again.
+        `prepare` (normalised as a whole), then `segment_prepared` (overlapping
+        tiles; `segment_normalised` says what None means for `tile_px`,
+        `margin_px` and `batch_size`). backgrounds : a list that receives the
+        frame's `measure.background.Background` when its normalisation
+        measured one (`row-asinh`), so that the catalogue need not measure it again.
         """
-        frame = np.asarray(frame, dtype=np.float32)
-        if frame.ndim != 2 or min(frame.shape) < 1:
-            raise UserInputError(f"expected one frame (h, w), got shape {frame.shape}")
-        masked = ~np.isfinite(frame)
-        if masked.all():
-            raise UserInputError(f"all {frame.size} pixels of the frame are NaN or infinite")
-        measured: list = []
-        normalised = self.normalise(frame, measured)
-        classes = self.segment_normalised(normalised, tile_px, margin_px, batch_size, progress, frame,
-                                          measured[0] if measured else None)
-        classes[masked] = BACKGROUND
-        if backgrounds is not None:
-            backgrounds.extend(measured)
+        prepared = self.prepare(frame)
+        classes = self.segment_prepared(prepared, tile_px, margin_px, batch_size, progress)
+        if backgrounds is not None and prepared.background is not None:
+            backgrounds.append(prepared.background)
         return classes

@@ -253,9 +253,14 @@ def _coarse_calibration(frame: np.ndarray, gain_adu: float | None, noise_adu: fl
     """
     good = np.isfinite(frame).sum(axis=1) >= min(32, frame.shape[1] // 2)
     baseline = np.zeros(frame.shape[0])
-    ordered = np.sort(frame[good], axis=1)  # NaN last: a row's 2 % quantile is at 2 % of its finite pixels
-    finite = np.isfinite(ordered).sum(axis=1)
-    baseline[good] = np.take_along_axis(ordered, (0.02 * (finite - 1)).astype(np.int64)[:, None], axis=1)[:, 0]
+    rows = frame[good]
+    finite = np.isfinite(rows).sum(axis=1)
+    rank = (0.02 * (finite - 1)).astype(np.int64)  # NaN sort last: a row's 2 % quantile is at 2 % of its finite pixels
+    lows = np.empty(len(rows))
+    for k in np.unique(rank):  # one rank for every row of a frame without NaN
+        same = rank == k
+        lows[same] = np.partition(rows[same], k, axis=1)[:, k]
+    baseline[good] = lows
     baseline = fill_rows(baseline, good, 31)
     residual = frame - baseline[:, None]
     bands = np.array_split(np.arange(frame.shape[0]), int(np.clip(np.isfinite(frame).sum() // 20000, 1, 8)))

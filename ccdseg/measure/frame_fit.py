@@ -121,7 +121,8 @@ def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: flo
     sums = ndimage.uniform_filter1d(np.where(usable, electrons, lambda_rows[:, None]), window, axis=1) * window
     rows = STREAK_NEIGHBOUR_ROWS
     around = (ndimage.uniform_filter1d(sums, rows, axis=0, mode="nearest") * rows - sums) / (rows - 1)
-    steps = np.rint(np.maximum(around, window * 1e-3) * 10.0).astype(np.int64)  # the Poisson tail on 0.1-electron steps
+    np.maximum(around, window * 1e-3, out=around)  # in place: a whole CCD's arrays are 75 MB each
+    steps = np.rint(np.multiply(around, 10.0, out=around), out=around).astype(np.intp)  # Poisson tail, 0.1-e steps
     table = stats.poisson.isf(FALSE_ALARM, np.maximum(np.arange(int(steps.max()) + 1) / 10.0, window * 1e-3))
     limit = table[steps] + 5.5 * noise_e * np.sqrt(window)
     streaks = ndimage.maximum_filter1d(sums > limit, window, axis=1)
