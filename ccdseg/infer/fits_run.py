@@ -121,11 +121,6 @@ def segment_prepared_frame(read: PreparedJob, options: dict) -> SegmentedFrame:
     return SegmentedFrame(read.job, read.frame_job, read.frame, classes, notes, read.stamp, read.prepared.background)
 
 
-def segment_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, options: dict) -> SegmentedFrame:
-    """Read one frame and segment it with the model of its kind (`prepare_frame`, then `segment_prepared_frame`)."""
-    return segment_prepared_frame(prepare_frame(choice, job, frame_job, options), options)
-
-
 def frame_gain(frame: FitsFrame, gain: float | None, fitted: float | None) -> tuple[float | None, str]:
     """(gain ADU per electron, where from): `--gain`, the HDU's GAIN keyword, the frame's own calibration, or none."""
     if gain is not None:
@@ -314,7 +309,7 @@ def segment_fits(
     each file's result (`campaign.segment_on_cluster`). plan : the run's plan
     when made already (`run_plan.plan_run`). A bad frame is reported in one
     line on stderr and skipped; the others go on. `options` are those of
-    `run_plan.plan_run`, `segment_frame` and `finish_frame`, and `force`.
+    `run_plan.plan_run`, `prepare_frame`, `segment_prepared_frame` and `finish_frame`, and `force`.
     """
     options = dict(options, plane=plane)
     plan = plan or plan_run(path, **{key: options.get(key) for key in PLAN_OPTIONS})

@@ -18,12 +18,16 @@ def model(tiny_model_path):
     return Segmenter.load(tiny_model_path)
 
 
+def segment_frame(choice, job, frame_job, options):
+    return fits_run.segment_prepared_frame(fits_run.prepare_frame(choice, job, frame_job, options), options)
+
+
 def options_of(choice, **options):
     options = dict({"progress": False}, **options)
     return dict(options, record=provenance.run_record(fits_run.as_choice(choice).models, options))
 
 
-def test_files_one_ahead_give_each_file_what_it_gives_alone_in_order(tmp_path, model):
+def test_files_three_steps_at_once_give_each_file_what_it_gives_alone_in_order(tmp_path, model):
     folder = tmp_path / "frames"
     folder.mkdir()
     for k in range(3):
@@ -58,7 +62,7 @@ def test_a_segmented_frame_records_the_tiles_as_they_are_when_it_runs(tmp_path, 
     monkeypatch.setattr(tiling, "TILE_SIZE_PX", 64)
     monkeypatch.setattr(tiling, "MARGIN_PX", 8)
     job = plan_run(tmp_path / "f.fits").files[0]
-    segmented = fits_run.segment_frame(fits_run.as_choice(model), job, job.frames[0], {"progress": False})
+    segmented = segment_frame(fits_run.as_choice(model), job, job.frames[0], {"progress": False})
     assert segmented.notes["SEGTILE"][0] == 64 and segmented.notes["SEGMARG"][0] == 8
     assert np.array_equal(segmented.classes, model.segment(segmented.frame.data, tile_px=64, margin_px=8))
     assert segmented.notes["SEGMODEL"][0] == "m.keras" and segmented.notes["SEGWHY"][0] == "the model given"
@@ -91,7 +95,7 @@ def test_with_the_shipped_model_an_impossible_pixel_changes_no_other_pixel(tmp_p
         hdu.header["SATURATE"] = 65535.0
         hdu.writeto(tmp_path / "bad.fits", overwrite=True)
         job = plan_run(tmp_path / "bad.fits").files[0]
-        classes = fits_run.segment_frame(shipped, job, job.frames[0], {"progress": False}).classes
+        classes = segment_frame(shipped, job, job.frames[0], {"progress": False}).classes
         alone = shipped.default.segment(image)
         alone[60, 70] = 0
         assert np.array_equal(classes, alone), value
@@ -106,7 +110,7 @@ def test_bfloat16_asked_of_a_cpu_without_it_is_recorded_as_the_float32_that_ran(
     assert fast.precision == "bfloat16" and provenance.ran_precision(fast) == "float32"
     fits.PrimaryHDU(simulated((64, 64))).writeto(tmp_path / "f.fits")
     job = plan_run(tmp_path / "f.fits").files[0]
-    segmented = fits_run.segment_frame(fits_run.as_choice(fast), job, job.frames[0], {"progress": False})
+    segmented = segment_frame(fits_run.as_choice(fast), job, job.frames[0], {"progress": False})
     assert segmented.notes["SEGPREC"][0] == "float32"
     monkeypatch.setattr(runtime, "native_bfloat16", lambda: True)
     assert provenance.ran_precision(fast) == "bfloat16"
@@ -116,7 +120,7 @@ def test_bfloat16_asked_of_a_cpu_without_it_is_recorded_as_the_float32_that_ran(
 def test_the_gain_comes_from_the_option_then_the_hdu_keyword_then_the_calibration(tmp_path, model):
     write_amplifier_file(tmp_path / "amps.fits", names=("CCD_A", "CCD_B"), cards={"CCD_B": {"GAIN": 2.5}})
     job = plan_run(tmp_path / "amps.fits").files[0]
-    frames = [fits_run.segment_frame(fits_run.as_choice(model), job, frame_job, {"progress": False})
+    frames = [segment_frame(fits_run.as_choice(model), job, frame_job, {"progress": False})
               for frame_job in job.frames]
     assert fits_run.frame_gain(frames[1].frame, None, 1.1) == (2.5, "header GAIN")
     assert fits_run.frame_gain(frames[1].frame, 3.0, 1.1) == (3.0, "--gain")
