@@ -253,8 +253,9 @@ def run_files(choice: ModelChoice, jobs: list[FileJob], output: Path, options: d
         (job, frame_job), read = prepared
         if "error" in read:
             return read
+        work = read.pop("prepared")  # the network input is not held while the frame's outputs are written
         where = f"{job.path}: {frame_job.where}"
-        return _never_raising(where, lambda: {"segmented": segment_prepared_frame(read["prepared"], options)})
+        return _never_raising(where, lambda: {"segmented": segment_prepared_frame(work, options)})
 
     for ((job, frame_job), _), started in one_ahead(one_ahead(frames, prepare), start):
         try:
