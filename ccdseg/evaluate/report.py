@@ -262,13 +262,14 @@ def skipper_section(skipper: dict | None) -> list[str]:
            "|---" * 12 + "|"]
     for name, s in skipper["methods"].items():
         out.append(f"| {name} | {s['line_found']:.4f} | {s['line_with_hot_pixel']:.4f} | {s['line_kev']:.3f} |"
-                   f" {s['track_cluster']:.4f} ({s['track_cluster_visible']:.4f}) | {s['track_glowing_or_hot']:.4f} |"
+                   f" {s['track_cluster']:.4f} ± {s.get('track_cluster_error', float('nan')):.4f}"
+                   f" ({s['track_cluster_visible']:.4f}) | {s['track_glowing_or_hot']:.4f} |"
                    f" {s['fakes_per_frame']:.2f} | {s['fakes_per_frame_dark']:.2f} | {s['glowing_f1']:.3f} |"
                    f" {s['hot_pixel_f1']:.3f} | {s['deposits_found']:,} of {s['deposits']:,} | {s['seconds_per_frame']:.2f} |")
     out += ["", "Targets: 5.9 keV found >= 0.995 and never hot, line within 2 % of 5.9 keV, track pixels >= 0.99 cluster"
             " and <= 0.005 glowing or hot, <= 0.3 fakes per frame at up to 2 e/px, glowing and hot-pixel F1 >= 0.95,"
             " particles found >= the reference reconstruction's at no more fakes. Track pixels: every pixel holding one"
-            " of the track's electrons, and (in brackets) those holding 4 or more."]
+            " of the track's electrons (± its standard error over the frames), and (in brackets) those holding 4 or more."]
     return out
 
 

@@ -7,7 +7,8 @@ Every deposit of a simulated skipper frame is known (`Frame.deposit_ids`,
   cluster), share with any pixel called hot pixel (of its pixels whose
   truth is cluster), and the line's energy in the catalogue's spectrum;
 * muon and electron tracks: shares of their pixels called cluster (all
-  of them: every pixel holding one of the track's electrons; and those
+  of them, with its standard error over frames, `ratio_standard_error`:
+  every pixel holding one of the track's electrons; and those
   holding at least `VISIBLE_ELECTRONS`: a pixel of one to three electrons
   at the edge of a track lies within the dark current's spread at the
   DAMIC-M preset's one electron per pixel, and no method sees it), and
@@ -65,6 +66,22 @@ def dark_frames(count: int, seed: int, dark_current_electrons: float = 2.0, shap
 
 
 # %% Deposit by deposit
+def ratio_standard_error(numerators: np.ndarray, denominators: np.ndarray) -> float:
+    """Standard error of sum(numerators) / sum(denominators) over frames (n,): how much another draw of frames moves it.
+
+    Frames are the independent unit (a frame draws its own detector and
+    deposits; pixels of one track are not independent), so the error is the
+    ratio estimator's over frames: sqrt(n / (n - 1) sum (a_i - R b_i)^2) /
+    sum b_i. NaN for fewer than two frames or no denominator.
+    """
+    a, b = np.asarray(numerators, dtype=np.float64), np.asarray(denominators, dtype=np.float64)
+    if a.size < 2 or b.sum() <= 0:
+        return float("nan")
+    ratio = a.sum() / b.sum()
+    return float(np.sqrt(a.size / (a.size - 1) * np.sum((a - ratio * b) ** 2)) / b.sum())
+
+
+
 def _deposit_table(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """Electrons of each deposit (k,) and whether it is a 5.9 keV line X-ray (k,) bool."""
     gain = frame.params.gain_adu_per_electron
@@ -78,6 +95,7 @@ def deposit_scores(frames: list[Frame], predictions: np.ndarray) -> dict:
     """The per-deposit figures of a method's class maps (n, h, w) on skipper `frames` (see the module's docstring)."""
     found = with_hot = lines = deposits = deposits_found = 0
     track_px = track_cluster = track_defect = visible_px = visible_cluster = 0
+    per_frame = []  # (track pixels called cluster, track pixels) of each frame
     for frame, predicted in zip(frames, predictions):
         ids = frame.deposit_ids
         _, line = _deposit_table(frame)
@@ -97,8 +115,9 @@ def deposit_scores(frames: list[Frame], predictions: np.ndarray) -> dict:
         visible = track & (frame.cluster_adu >= VISIBLE_ELECTRONS * frame.params.gain_adu_per_electron)
         visible_px += int(visible.sum())
         visible_cluster += int(np.count_nonzero(predicted[visible] == CLUSTER))
-        track_px += int(track.sum())
-        track_cluster += int(np.count_nonzero(predicted[track] == CLUSTER))
+        per_frame.append((int(np.count_nonzero(predicted[track] == CLUSTER)), int(track.sum())))
+        track_px += per_frame[-1][1]
+        track_cluster += per_frame[-1][0]
         track_defect += int(np.count_nonzero(np.isin(predicted[track], (GLOWING, HOT_PIXEL))))
     return {
         "line_x_rays": lines,
@@ -106,6 +125,7 @@ def deposit_scores(frames: list[Frame], predictions: np.ndarray) -> dict:
         "line_with_hot_pixel": with_hot / max(lines, 1),
         "track_pixels": track_px,
         "track_cluster": track_cluster / max(track_px, 1),
+        "track_cluster_error": ratio_standard_error(*np.array(per_frame, dtype=np.float64).reshape(-1, 2).T),
         "track_glowing_or_hot": track_defect / max(track_px, 1),
         "track_cluster_visible": visible_cluster / max(visible_px, 1),
         "deposits": deposits,

@@ -61,3 +61,15 @@ def test_line_energy_is_the_line_not_its_neighbours():
 def test_dark_frames_hold_the_dark_current_asked_for():
     frame = targets.dark_frames(1, 3, 2.0, (64, 96))[0]
     assert frame.params.dark_current_electrons_per_pixel == 2.0 and frame.image.shape == (64, 96)
+
+
+def test_the_track_share_has_its_standard_error_over_frames(frames):
+    assert targets.ratio_standard_error([9, 18, 27], [10, 20, 30]) == 0.0
+    assert targets.ratio_standard_error([9, 10], [10, 10]) == pytest.approx(0.05)  # residuals -0.5, 0.5 around 0.95
+    assert np.isnan(targets.ratio_standard_error([9], [10])) and np.isnan(targets.ratio_standard_error([0, 0], [0, 0]))
+    truth = np.stack([f.truth for f in frames])
+    assert targets.deposit_scores(frames, truth)["track_cluster_error"] == 0.0
+    spoilt = truth.copy()
+    spoilt[0][spoilt[0] == CLUSTER] = BACKGROUND  # one frame loses every track pixel, the others keep theirs
+    scores = targets.deposit_scores(frames, spoilt)
+    assert 0.0 < scores["track_cluster"] < 1.0 and scores["track_cluster_error"] > 0.1
