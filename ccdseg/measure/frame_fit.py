@@ -6,7 +6,7 @@ electron peaks (`calibration.fit_poisson_gauss`) in bands of rows sharing
 gain, noise and offset, and measures the first column's excess, the hot
 columns and the glow near the readout corner.
 
-Speed: a 6144 x 1536 frame fits in 1.5 to 2 s on a 2-core machine, with about 330 MB of working memory.
+Speed: a 6144 x 1536 frame fits in 1.2 to 1.6 s on a 2-core machine, with about 330 MB of working memory.
 """
 from __future__ import annotations
 
@@ -120,11 +120,15 @@ def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: flo
     window = min(STREAK_WINDOW_PX, electrons.shape[1])
     sums = ndimage.uniform_filter1d(np.where(usable, electrons, lambda_rows[:, None]), window, axis=1) * window
     rows = STREAK_NEIGHBOUR_ROWS
-    around = (ndimage.uniform_filter1d(sums, rows, axis=0, mode="nearest") * rows - sums) / (rows - 1)
+    around = ndimage.uniform_filter1d(sums, rows, axis=0, mode="nearest")
+    around *= rows
+    around -= sums
+    around /= rows - 1
     np.maximum(around, window * 1e-3, out=around)  # in place: a whole CCD's arrays are 75 MB each
     steps = np.rint(np.multiply(around, 10.0, out=around), out=around).astype(np.intp)  # Poisson tail, 0.1-e steps
     table = stats.poisson.isf(FALSE_ALARM, np.maximum(np.arange(int(steps.max()) + 1) / 10.0, window * 1e-3))
-    limit = table[steps] + 5.5 * noise_e * np.sqrt(window)
+    limit = np.take(table, steps)
+    limit += 5.5 * noise_e * np.sqrt(window)
     streaks = ndimage.maximum_filter1d(sums > limit, window, axis=1)
     clean = column_usable & ~streaks
     clean[:, 0] = False
