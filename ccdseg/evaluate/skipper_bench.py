@@ -75,7 +75,8 @@ def measure_skipper(methods: dict[str, Callable[[np.ndarray], np.ndarray]], test
         scores["seconds_per_frame"] = seconds
         results["methods"][name] = scores
         print(f"skipper: {name}: 5.9 keV found {scores['line_found']:.4f}, line {scores['line_kev']:.3f} keV,"
-              f" tracks {scores['track_cluster']:.4f} ± {scores['track_cluster_error']:.4f}, fakes {scores['fakes_per_frame']:.2f}"
+              f" tracks {scores['track_cluster']:.4f} ± {scores['track_cluster_error']:.4f},"
+              f" fakes {scores['fakes_per_frame']:.2f}"
               f" ({scores['fakes_per_frame_dark']:.2f} at {DARK_CURRENT_ELECTRONS:g} e/px), glow F1"
               f" {scores['glowing_f1']:.3f}, hot F1 {scores['hot_pixel_f1']:.3f}", flush=True)
     return results

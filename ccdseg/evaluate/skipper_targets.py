@@ -81,7 +81,6 @@ def ratio_standard_error(numerators: np.ndarray, denominators: np.ndarray) -> fl
     return float(np.sqrt(a.size / (a.size - 1) * np.sum((a - ratio * b) ** 2)) / b.sum())
 
 
-
 def _deposit_table(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """Electrons of each deposit (k,) and whether it is a 5.9 keV line X-ray (k,) bool."""
     gain = frame.params.gain_adu_per_electron
@@ -94,7 +93,7 @@ def _deposit_table(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
 def deposit_scores(frames: list[Frame], predictions: np.ndarray) -> dict:
     """The per-deposit figures of a method's class maps (n, h, w) on skipper `frames` (see the module's docstring)."""
     found = with_hot = lines = deposits = deposits_found = 0
-    track_px = track_cluster = track_defect = visible_px = visible_cluster = 0
+    track_defect = visible_px = visible_cluster = 0
     per_frame = []  # (track pixels called cluster, track pixels) of each frame
     for frame, predicted in zip(frames, predictions):
         ids = frame.deposit_ids
@@ -116,16 +115,16 @@ def deposit_scores(frames: list[Frame], predictions: np.ndarray) -> dict:
         visible_px += int(visible.sum())
         visible_cluster += int(np.count_nonzero(predicted[visible] == CLUSTER))
         per_frame.append((int(np.count_nonzero(predicted[track] == CLUSTER)), int(track.sum())))
-        track_px += per_frame[-1][1]
-        track_cluster += per_frame[-1][0]
         track_defect += int(np.count_nonzero(np.isin(predicted[track], (GLOWING, HOT_PIXEL))))
+    called, per_frame_px = np.array(per_frame, dtype=np.int64).reshape(-1, 2).T
+    track_px = int(per_frame_px.sum())
     return {
         "line_x_rays": lines,
         "line_found": found / max(lines, 1),
         "line_with_hot_pixel": with_hot / max(lines, 1),
         "track_pixels": track_px,
-        "track_cluster": track_cluster / max(track_px, 1),
-        "track_cluster_error": ratio_standard_error(*np.array(per_frame, dtype=np.float64).reshape(-1, 2).T),
+        "track_cluster": int(called.sum()) / max(track_px, 1),
+        "track_cluster_error": ratio_standard_error(called, per_frame_px),
         "track_glowing_or_hot": track_defect / max(track_px, 1),
         "track_cluster_visible": visible_cluster / max(visible_px, 1),
         "deposits": deposits,
