@@ -102,11 +102,12 @@ def measure_training(frames: int, steps: int) -> dict:
 
     The default preset trains as `train.py` does now (`model.crops.CropBatches`:
     crops of `TrainingSettings().crop_px` in batches of `batch_size`,
-    `steps_per_epoch` steps an epoch); the original preset on whole frames
-    in batches of 8, as the original. `frames` simulated frames feed both;
-    one untimed warm-up step (graph building), then `steps` timed ones;
-    validation is not timed. A frame is 65,536 pixels, so a step of 16
-    crops of 128 px counts as 4 frames.
+    `steps_per_epoch` steps an epoch, the first `small_crop_epochs` on crops
+    of half the side, twice as many a step, timed apart); the original
+    preset on whole frames in batches of 8, as the original. `frames`
+    simulated frames feed both; one untimed warm-up step (graph building)
+    per shape, then `steps` timed ones; validation is not timed. A frame is
+    65,536 pixels, so a step of 8 crops of 128 px counts as 2 frames.
     """
     import keras
 
@@ -119,26 +120,40 @@ def measure_training(frames: int, steps: int) -> dict:
         model = build_preset(preset, channels=input_channels(MATCHED_NORMALISATION))
         if preset == "default":
             data = CropBatches(x, truth, settings.batch_size, steps + 1, speed_commands.SPEED_SEED,
-                               crop_px=settings.crop_px)
-            batches = [data[i] for i in range(steps + 1)]
+                               crop_px=settings.crop_px, small_epochs=settings.small_crop_epochs)
+            shapes = {"small": [data.batch(0, i) for i in range(steps + 1)] if settings.small_crop_epochs else [],
+                      "full": [data.batch(settings.small_crop_epochs, i) for i in range(steps + 1)]}
         else:
-            batches = [(x[k:k + 8], to_one_hot(truth[k:k + 8])) for k in range(0, min(len(x), 8 * (steps + 1)), 8)]
-        model.train_on_batch(*batches[0])
-        started = time.perf_counter()
-        for batch in batches[1:]:
-            model.train_on_batch(*batch)
-        per_step = (time.perf_counter() - started) / max(len(batches) - 1, 1)
+            shapes = {"full": [(x[k:k + 8], to_one_hot(truth[k:k + 8]))
+                               for k in range(0, min(len(x), 8 * (steps + 1)), 8)], "small": []}
+        per_step = {}
+        for shape, batches in shapes.items():
+            if batches:
+                model.train_on_batch(*batches[0])
+                started = time.perf_counter()
+                for batch in batches[1:]:
+                    model.train_on_batch(*batch)
+                per_step[shape] = (time.perf_counter() - started) / max(len(batches) - 1, 1)
+        batches = shapes["full"]
         frames_per_step = batches[0][0].shape[0] * batches[0][0].shape[1] * batches[0][0].shape[2] / FRAME_SIZE_PX**2
+        epoch_steps = settings.steps_per_epoch if preset == "default" else -(-316 // 8)
+        small_epochs = settings.small_crop_epochs if preset == "default" else 0
+        epochs = settings.epochs if preset == "default" else 15
+        fit_seconds = epoch_steps * (small_epochs * per_step.get("small", 0.0)
+                                     + (epochs - small_epochs) * per_step["full"])
         result[preset] = {
-            "s_per_step": per_step,
-            "s_per_epoch": per_step * (settings.steps_per_epoch if preset == "default" else -(-316 // 8)),
-            "s_per_1000_frames": per_step * 1000 / frames_per_step,
+            "s_per_step": per_step["full"],
+            "s_per_small_step": per_step.get("small"),
+            "s_per_epoch": per_step["full"] * epoch_steps,
+            "s_per_fit": fit_seconds,
+            "s_per_1000_frames": per_step["full"] * 1000 / frames_per_step,
             "timed_steps": len(batches) - 1,
             "batch": list(batches[0][0].shape[:3]),
             "parameters": int(model.count_params()),
         }
-        print(f"speed: training {preset}: {per_step:.2f} s a step, {result[preset]['s_per_epoch']:.0f} s an epoch,"
-              f" {result[preset]['s_per_1000_frames']:.0f} s per 1,000 frames")
+        print(f"speed: training {preset}: {per_step['full']:.2f} s a step, {result[preset]['s_per_epoch']:.0f} s an"
+              f" epoch, {result[preset]['s_per_1000_frames']:.0f} s per 1,000 frames, {fit_seconds / 60:.1f} min the"
+              " whole fit (validation not counted)")
         del model
         keras.backend.clear_session()
     return result

@@ -56,6 +56,7 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
         "detector": settings.detector,
         "batch_size": settings.batch_size,
         "crop_px": settings.crop_px,
+        "small_crop_epochs": settings.small_crop_epochs,
         "steps": record.get("steps"),
         "schedule": settings.schedule,
         "seed": settings.seed,

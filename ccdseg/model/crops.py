@@ -9,6 +9,13 @@ flipped at random (`symmetries`: the 8 of a square, or for skipper frames,
 whose columns and rows differ (the first column, the serial trail after a
 cluster, streaks along rows), only a flip of the rows). The network is fully
 convolutional, so it is trained on crops and run on frames of any size.
+
+The first `small_epochs` epochs cut crops of half the side, twice as many a
+step (half the pixels, and the network's arithmetic, of a step): early on
+the network learns what objects look like, which small crops show as well,
+and the later epochs at the full side teach it the context (glowing
+columns, long tracks). `dataset` streams the batches of a whole fit, epoch
+after epoch, even where the crops change size.
 """
 from __future__ import annotations
 
@@ -31,16 +38,21 @@ class CropBatches(keras.utils.PyDataset):
     x : (n, h, w, c) float32 normalised frames; y : (n, h, w) uint8 class ids;
     pixel_weights : (n, h, w) float32 loss weights, or None. Batch i of
     epoch e is drawn from its own generator seeded by (seed, e, i), so a run
-    is reproducible and a resumed run draws what it would have drawn.
+    is reproducible and a resumed run (`dataset` from its next epoch) draws
+    what it would have drawn. small_epochs : the first epochs whose crops
+    have half the side, twice as many a batch.
     Yields (x (b, s, s, c), one-hot targets (b, s, s, N_CLASSES)[, weights (b, s, s)]).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int,
                  pixel_weights: np.ndarray | None = None, crop_px: int = CROP_PX, object_share: float = OBJECT_SHARE,
-                 symmetries: str = "square"):
+                 symmetries: str = "square", small_epochs: int = 0):
         super().__init__()
         if min(x.shape[1:3]) < crop_px:
             raise UserInputError(f"crops of {crop_px} px do not fit frames of {x.shape[1]} x {x.shape[2]} px")
+        if small_epochs < 0 or (small_epochs and crop_px % 2):
+            raise UserInputError(f"{small_epochs} epochs of half-size crops: needs an even crop side (not {crop_px})"
+                                 " and a count of at least 0")
         if symmetries not in SYMMETRIES:
             raise UserInputError(f"symmetries must be one of {', '.join(SYMMETRIES)}, not {symmetries!r}")
         if not 0.0 <= object_share <= 1.0:
@@ -48,7 +60,7 @@ class CropBatches(keras.utils.PyDataset):
         self.x, self.y, self.weights = x, y, pixel_weights
         self.batch_size, self.steps, self.seed = int(batch_size), int(steps), int(seed)
         self.crop_px, self.object_share, self.epoch = int(crop_px), float(object_share), 0
-        self.symmetries = symmetries
+        self.symmetries, self.small_epochs = symmetries, int(small_epochs)
         flat = y.reshape(len(y), -1)
         self.objects = [np.flatnonzero(frame != BACKGROUND) for frame in flat]
 
@@ -58,29 +70,36 @@ class CropBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
 
-    def corners(self, rng: np.random.Generator) -> list[tuple[int, int, int]]:
-        """(frame, top row, left column) of each crop of one batch."""
+    def corners(self, rng: np.random.Generator, size: int, count: int) -> list[tuple[int, int, int]]:
+        """(frame, top row, left column) of each of `count` crops of `size` px."""
         n, height, width = self.y.shape
         out = []
-        for _ in range(self.batch_size):
+        for _ in range(count):
             frame = int(rng.integers(n))
             objects = self.objects[frame]
             if objects.size and rng.uniform() < self.object_share:
                 row, col = divmod(int(objects[rng.integers(objects.size)]), width)
-                row += int(rng.integers(-self.crop_px // 4, self.crop_px // 4 + 1))
-                col += int(rng.integers(-self.crop_px // 4, self.crop_px // 4 + 1))
-                top, left = row - self.crop_px // 2, col - self.crop_px // 2
+                row += int(rng.integers(-size // 4, size // 4 + 1))
+                col += int(rng.integers(-size // 4, size // 4 + 1))
+                top, left = row - size // 2, col - size // 2
             else:
-                top, left = int(rng.integers(height - self.crop_px + 1)), int(rng.integers(width - self.crop_px + 1))
-            out.append((frame, int(np.clip(top, 0, height - self.crop_px)), int(np.clip(left, 0, width - self.crop_px))))
+                top, left = int(rng.integers(height - size + 1)), int(rng.integers(width - size + 1))
+            out.append((frame, int(np.clip(top, 0, height - size)), int(np.clip(left, 0, width - size))))
         return out
 
-    def __getitem__(self, index: int):
-        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        size = self.crop_px
+    def crop_shape(self, epoch: int) -> tuple[int, int]:
+        """(crop side px, crops a batch) of an epoch: half the side and twice the crops in the first `small_epochs`."""
+        if epoch < self.small_epochs:
+            return self.crop_px // 2, 2 * self.batch_size
+        return self.crop_px, self.batch_size
+
+    def batch(self, epoch: int, index: int):
+        """Batch `index` of epoch `epoch` (the same whenever it is drawn)."""
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
+        size, count = self.crop_shape(epoch)
         parts = [self.x, self.y] + ([self.weights] if self.weights is not None else [])
         batch = [[] for _ in parts]
-        for frame, top, left in self.corners(rng):
+        for frame, top, left in self.corners(rng, size, count):
             turns, flip = int(rng.integers(4)), bool(rng.integers(2))
             for out, array in zip(batch, parts):
                 crop = array[frame, top : top + size, left : left + size]
@@ -91,3 +110,27 @@ class CropBatches(keras.utils.PyDataset):
                 out.append(crop)
         x, y = np.stack(batch[0]), np.eye(N_CLASSES, dtype=np.float32)[np.stack(batch[1])]
         return (x, y, np.stack(batch[2])) if self.weights is not None else (x, y)
+
+    def __getitem__(self, index: int):
+        return self.batch(self.epoch, index)
+
+    def dataset(self, epochs: int, first_epoch: int = 0):
+        """The batches of epochs `first_epoch` .. `epochs` - 1 in order, as one `tf.data.Dataset`.
+
+        Give `model.fit` `steps_per_epoch=len(self)`. The crop side may
+        change from one epoch to the next (`small_epochs`), which a
+        `PyDataset` cannot do: Keras fixes a batch's shape from the first ones.
+        """
+        import tensorflow as tf
+
+        def draw():
+            for epoch in range(first_epoch, epochs):
+                for index in range(self.steps):
+                    yield self.batch(epoch, index)
+
+        channels = self.x.shape[-1]
+        spec = [tf.TensorSpec((None, None, None, channels), tf.float32),
+                tf.TensorSpec((None, None, None, N_CLASSES), tf.float32)]
+        if self.weights is not None:
+            spec.append(tf.TensorSpec((None, None, None), tf.float32))
+        return tf.data.Dataset.from_generator(draw, output_signature=tuple(spec)).prefetch(2)

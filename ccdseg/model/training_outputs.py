@@ -78,28 +78,42 @@ def validation_callback(x_val: np.ndarray, y_val: np.ndarray, class_weights: np.
     return Validation()
 
 
-def progress_callback(total_steps: int, first_epoch_note: bool = True):
+def progress_callback(steps_per_epoch: int, step_pixels: list[int], first_epoch_note: bool = True):
     """A Keras callback drawing one progress bar over the whole fit (every step of every epoch) with the time left.
 
-    After the first epoch it prints the whole fit's expected duration on
-    this machine, and after each epoch a line of its scores.
+    step_pixels : the pixels one step of each epoch computes. The bar counts
+    pixels, not steps, so its time left holds when the crops change size
+    (`crops.CropBatches` small_epochs: early steps cost half). After the
+    first epoch run it prints the whole fit's expected duration on this
+    machine, and after each epoch a line of its scores. A resumed run's bar
+    starts at the epochs already done.
     """
     import keras
 
+    total = steps_per_epoch * sum(step_pixels)
+
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=total_steps, desc="training", unit="step", initial=0, smoothing=0.05)
-            self.started = time.perf_counter()
+            self.bar = tqdm(total=total, desc="training", unit="px", unit_scale=True, smoothing=0.05)
+            self.started, self.first, self.epoch = time.perf_counter(), None, 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            if self.first is None:
+                self.first = epoch
+                self.bar.update(steps_per_epoch * sum(step_pixels[:epoch]))
 
         def on_train_batch_end(self, batch, logs=None):
-            self.bar.update(1)
+            self.bar.update(step_pixels[self.epoch])
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            if epoch == 0 and first_epoch_note:
-                per_step = (time.perf_counter() - self.started) / max(self.bar.n, 1)
-                self.bar.write(f"expected training time on this machine: {per_step * total_steps / 60:.1f} min"
-                               f" ({per_step:.2f} s a step, {total_steps} steps)")
+            if epoch == self.first and first_epoch_note:
+                done = steps_per_epoch * step_pixels[epoch]
+                seconds = (time.perf_counter() - self.started) / done * steps_per_epoch * sum(step_pixels[epoch:])
+                self.bar.write(f"expected training time on this machine: {seconds / 60:.1f} min"
+                               f" ({len(step_pixels) - epoch} epochs of {steps_per_epoch} steps,"
+                               f" {(time.perf_counter() - self.started) / done * 1e6:.2f} s a million pixels)")
             shown = ", ".join(f"{k.removeprefix('val_f1_').replace('_', ' ')} {v:.3f}" for k, v in logs.items()
                               if k.startswith("val_f1_"))
             self.bar.write(f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}, validation loss"

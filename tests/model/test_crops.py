@@ -41,3 +41,27 @@ def test_skipper_symmetries_keep_rows_as_rows():
         CropBatches(x, y, 2, 1, seed=0, symmetries="hexagon")
     with pytest.raises(UserInputError, match="do not fit"):
         CropBatches(x, y, 2, 1, seed=0, crop_px=512)
+
+
+def test_the_first_epochs_cut_half_size_crops_twice_as_many_and_the_stream_repeats_the_draws():
+    x, y = frames()
+    batches = CropBatches(x, y, 3, 2, seed=4, crop_px=64, small_epochs=1)
+    stream = [tuple(part.numpy() for part in batch) for batch in batches.dataset(epochs=2)]
+    assert [b[0].shape for b in stream] == [(6, 32, 32, 2)] * 2 + [(3, 64, 64, 2)] * 2
+    assert all(np.array_equal(b[1], batches.batch(e, i)[1]) for b, (e, i) in zip(stream, [(0, 0), (0, 1), (1, 0), (1, 1)]))
+    resumed = [batch[0].numpy() for batch in batches.dataset(epochs=2, first_epoch=1)]
+    assert len(resumed) == 2 and np.array_equal(resumed[1], stream[3][0])
+    with pytest.raises(UserInputError):
+        CropBatches(x, y, 2, 1, seed=0, crop_px=63, small_epochs=1)
+
+
+def test_a_fit_runs_through_crops_that_change_size_between_epochs():
+    import keras
+
+    x, y = frames()
+    batches = CropBatches(x, y, 2, 3, seed=5, crop_px=64, small_epochs=1)
+    inputs = keras.Input((None, None, 2))
+    model = keras.Model(inputs, keras.layers.Conv2D(N_CLASSES, 3, padding="same", activation="softmax")(inputs))
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    history = model.fit(batches.dataset(epochs=2), epochs=2, steps_per_epoch=len(batches), verbose=0, shuffle=False)
+    assert len(history.history["loss"]) == 2 and model.optimizer.iterations.numpy() == 6

@@ -35,13 +35,26 @@ def test_validation_loss_and_f1_of_every_class_come_from_one_prediction():
     assert logs["loss"] == 1.0 and 0.0 <= logs["val_accuracy"] <= 1.0
 
 
-def test_progress_bar_says_the_expected_time_after_the_first_epoch(capsys):
-    callback = progress_callback(4)
+def test_progress_bar_counts_pixels_and_says_the_expected_time_after_the_first_epoch(capsys, monkeypatch):
+    clock = iter([0.0, 10.0, 10.0, 10.0])
+    monkeypatch.setattr("ccdseg.model.training_outputs.time.perf_counter", lambda: next(clock))
+    callback = progress_callback(2, [500, 1000, 1000])  # an epoch of half-cost steps, then two of full cost
     callback.on_train_begin()
+    callback.on_epoch_begin(0)
     for step in range(2):
         callback.on_train_batch_end(step)
+    assert callback.bar.n == 1000 and callback.bar.total == 5000
     callback.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.6, "val_f1_cluster": 0.7})
     callback.on_train_end()
     err = capsys.readouterr()
     text = err.out + err.err
-    assert "expected training time on this machine" in text and "4 steps" in text and "cluster 0.700" in text
+    assert "expected training time on this machine: 0.8 min (3 epochs of 2 steps" in text and "cluster 0.700" in text
+
+
+def test_a_resumed_progress_bar_starts_at_the_epochs_already_done():
+    callback = progress_callback(3, [100, 200, 200], first_epoch_note=False)
+    callback.on_train_begin()
+    callback.on_epoch_begin(2)
+    callback.on_train_batch_end(0)
+    assert callback.bar.n == 3 * 300 + 200
+    callback.on_train_end()
