@@ -47,7 +47,8 @@ BATCH_FRAMES = _DEFAULTS.batch_size  # crops (or whole frames) per training step
 CROP_PX = _DEFAULTS.crop_px  # None: whole frames, as the original
 STEPS_PER_EPOCH = _DEFAULTS.steps_per_epoch  # crops only: whole frames take one pass an epoch
 OBJECT_SHARE = _DEFAULTS.object_share  # share of the crops centred on an object
-SMALL_CROP_EPOCHS = _DEFAULTS.small_crop_epochs  # first epochs on crops of half the side, twice as many a step
+SMALL_CROP_EPOCHS = _DEFAULTS.small_crop_epochs  # first epochs on small crops (half a full step's pixels a step)
+SMALL_CROP_PX = _DEFAULTS.small_crop_px  # side of those small crops
 SCHEDULE = _DEFAULTS.schedule
 TRAIN_COUNT = _DEFAULTS.train_count
 VARIED_COUNT = _DEFAULTS.varied_count
@@ -66,7 +67,8 @@ def settings_block() -> TrainingSettings:
     """The training settings of this file's Settings block, read now (so edits made in Spyder count)."""
     return TrainingSettings(
         preset=PRESET, model_name=MODEL_NAME, detector=DETECTOR, epochs=EPOCHS, batch_size=BATCH_FRAMES,
-        crop_px=CROP_PX, steps_per_epoch=STEPS_PER_EPOCH, object_share=OBJECT_SHARE, small_crop_epochs=SMALL_CROP_EPOCHS, schedule=SCHEDULE,
+        crop_px=CROP_PX, steps_per_epoch=STEPS_PER_EPOCH, object_share=OBJECT_SHARE, small_crop_epochs=SMALL_CROP_EPOCHS,
+        small_crop_px=SMALL_CROP_PX, schedule=SCHEDULE,
         train_count=TRAIN_COUNT,
         varied_count=VARIED_COUNT, test_count=TEST_COUNT, seed=SEED, labels=LABELS, augment=AUGMENT,
         learning_rate=LEARNING_RATE, matched_filter=MATCHED_FILTER, layout=LAYOUT, validation_split=VALIDATION_SPLIT,
@@ -126,9 +128,12 @@ def check_settings(settings: TrainingSettings) -> None:
         raise UserInputError(f"--steps-per-epoch must be at least 1, not {settings.steps_per_epoch}")
     if not 0.0 <= settings.object_share <= 1.0:
         raise UserInputError(f"--object-share must be 0..1, not {settings.object_share}")
-    if settings.small_crop_epochs < 0 or (settings.crop_px and settings.small_crop_epochs and settings.crop_px % 16):
-        raise UserInputError(f"--small-crop-epochs must be at least 0, and with crops a multiple of 16 px"
-                             f" (not {settings.small_crop_epochs} epochs of crops of {settings.crop_px} px)")
+    if settings.small_crop_epochs < 0:
+        raise UserInputError(f"--small-crop-epochs must be at least 0, not {settings.small_crop_epochs}")
+    if settings.crop_px and settings.small_crop_epochs and not (
+            16 <= settings.small_crop_px <= settings.crop_px and settings.small_crop_px % 8 == 0):
+        raise UserInputError(f"--small-crop must be a multiple of 8 px from 16 to --crop ({settings.crop_px}),"
+                             f" not {settings.small_crop_px}")
 
 
 # %% Command line
@@ -148,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--object-share", type=float, default=OBJECT_SHARE,
                         help="share of the crops centred on an object (glowing, hot pixel, cluster), 0..1")
     parser.add_argument("--small-crop-epochs", type=int, default=SMALL_CROP_EPOCHS,
-                        help="first epochs on crops of half the side, twice as many a step (half the arithmetic); whole frames: none")
+                        help="first epochs on small crops, as many a step as hold half a full step's pixels"
+                             " (half the arithmetic); whole frames (--crop 0): none")
+    parser.add_argument("--small-crop", type=int, default=SMALL_CROP_PX, help="side of those small crops, px")
     parser.add_argument("--steps-per-epoch", type=int, default=STEPS_PER_EPOCH or 0,
                         help="training steps an epoch, with crops (whole frames: one pass over them)")
     parser.add_argument("--schedule", choices=SCHEDULES, default=SCHEDULE,
@@ -193,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         steps_per_epoch=args.steps_per_epoch or None,
         object_share=args.object_share,
         small_crop_epochs=args.small_crop_epochs,
+        small_crop_px=args.small_crop,
         schedule=args.schedule,
         train_count=args.train_count,
         varied_count=args.varied_count,

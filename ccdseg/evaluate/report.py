@@ -158,7 +158,7 @@ def speed_section(speed: dict) -> list[str]:
             f"| training `{preset}` preset | {t['s_per_step']:.2f} s a step, {t['s_per_epoch']:,.0f} s an epoch,"
             f" {t['s_per_1000_frames']:,.0f} s per 1,000 frames of {FRAME_SIZE_PX} x {FRAME_SIZE_PX}"
             f" (batches of {' x '.join(map(str, t['batch']))}, {t['parameters']:,} parameters)"
-            + (f"; {t['s_per_small_step']:.2f} s a step of half-size crops" if t.get("s_per_small_step") else "")
+            + (f"; {t['s_per_small_step']:.2f} s a step of small crops" if t.get("s_per_small_step") else "")
             + (f"; the whole fit {t['s_per_fit'] / 60:.1f} min, validation not counted" if "s_per_fit" in t else "")
             + " |"
         )

@@ -102,12 +102,12 @@ def measure_training(frames: int, steps: int) -> dict:
 
     The default preset trains as `train.py` does now (`model.crops.CropBatches`:
     crops of `TrainingSettings().crop_px` in batches of `batch_size`,
-    `steps_per_epoch` steps an epoch, the first `small_crop_epochs` on crops
-    of half the side, twice as many a step, timed apart); the original
+    `steps_per_epoch` steps an epoch, the first `small_crop_epochs` on
+    small crops of `small_crop_px`, timed apart); the original
     preset on whole frames in batches of 8, as the original. `frames`
     simulated frames feed both; one untimed warm-up step (graph building)
     per shape, then `steps` timed ones; validation is not timed. A frame is
-    65,536 pixels, so a step of 8 crops of 128 px counts as 2 frames.
+    65,536 pixels, so a step of 2 crops of 256 px counts as 2 frames.
     """
     import keras
 
@@ -120,7 +120,8 @@ def measure_training(frames: int, steps: int) -> dict:
         model = build_preset(preset, channels=input_channels(MATCHED_NORMALISATION))
         if preset == "default":
             data = CropBatches(x, truth, settings.batch_size, steps + 1, speed_commands.SPEED_SEED,
-                               crop_px=settings.crop_px, small_epochs=settings.small_crop_epochs)
+                               crop_px=settings.crop_px, small_epochs=settings.small_crop_epochs,
+                               small_px=settings.small_crop_px)
             shapes = {"small": [data.batch(0, i) for i in range(steps + 1)] if settings.small_crop_epochs else [],
                       "full": [data.batch(settings.small_crop_epochs, i) for i in range(steps + 1)]}
         else:

@@ -57,6 +57,7 @@ def evaluate_and_save(model, data: TrainingData, settings: TrainingSettings, pat
         "batch_size": settings.batch_size,
         "crop_px": settings.crop_px,
         "small_crop_epochs": settings.small_crop_epochs,
+        "small_crop_px": settings.small_crop_px,
         "steps": record.get("steps"),
         "schedule": settings.schedule,
         "seed": settings.seed,

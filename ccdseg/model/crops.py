@@ -10,12 +10,13 @@ whose columns and rows differ (the first column, the serial trail after a
 cluster, streaks along rows), only a flip of the rows). The network is fully
 convolutional, so it is trained on crops and run on frames of any size.
 
-The first `small_epochs` epochs cut crops of half the side, twice as many a
-step (half the pixels, and the network's arithmetic, of a step): early on
-the network learns what objects look like, which small crops show as well,
-and the later epochs at the full side teach it the context (glowing
-columns, long tracks). `dataset` streams the batches of a whole fit, epoch
-after epoch, even where the crops change size.
+The first `small_epochs` epochs cut small crops (`small_px`), as many as
+hold half the pixels of a full step (half the network's arithmetic): early
+on the network learns what objects look like, which small crops show as
+well, and the later epochs on large crops (whole frames, in train.py's default) teach
+it the context (glowing columns along a frame's edge, long tracks).
+`dataset` streams the batches of a whole fit, epoch after epoch, even
+where the crops change size.
 """
 from __future__ import annotations
 
@@ -27,11 +28,17 @@ from ccdseg.core.errors import UserInputError
 
 # %% Defaults
 CROP_PX = 128
+SMALL_SHARE = 0.5  # a step of small crops holds this share of a full step's pixels
 OBJECT_SHARE = 0.5
 SYMMETRIES = ("square", "rows")
 
 
 # %% Batches
+def small_batch(batch_size: int, crop_px: int, small_px: int) -> int:
+    """Crops of `small_px` a step of small crops holds: `SMALL_SHARE` of the pixels of `batch_size` crops of `crop_px`."""
+    return max(1, round(SMALL_SHARE * batch_size * crop_px**2 / small_px**2))
+
+
 class CropBatches(keras.utils.PyDataset):
     """`steps` batches an epoch of `batch_size` crops (crop_px x crop_px) of normalised frames and their targets.
 
@@ -39,20 +46,21 @@ class CropBatches(keras.utils.PyDataset):
     pixel_weights : (n, h, w) float32 loss weights, or None. Batch i of
     epoch e is drawn from its own generator seeded by (seed, e, i), so a run
     is reproducible and a resumed run (`dataset` from its next epoch) draws
-    what it would have drawn. small_epochs : the first epochs whose crops
-    have half the side, twice as many a batch.
+    what it would have drawn. small_epochs : the first epochs, whose
+    batches are `small_batch` crops of `small_px` (None: half the side).
     Yields (x (b, s, s, c), one-hot targets (b, s, s, N_CLASSES)[, weights (b, s, s)]).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int, seed: int,
                  pixel_weights: np.ndarray | None = None, crop_px: int = CROP_PX, object_share: float = OBJECT_SHARE,
-                 symmetries: str = "square", small_epochs: int = 0):
+                 symmetries: str = "square", small_epochs: int = 0, small_px: int | None = None):
         super().__init__()
         if min(x.shape[1:3]) < crop_px:
             raise UserInputError(f"crops of {crop_px} px do not fit frames of {x.shape[1]} x {x.shape[2]} px")
-        if small_epochs < 0 or (small_epochs and crop_px % 2):
-            raise UserInputError(f"{small_epochs} epochs of half-size crops: needs an even crop side (not {crop_px})"
-                                 " and a count of at least 0")
+        small_px = crop_px // 2 if small_px is None else int(small_px)
+        if small_epochs < 0 or not 0 < small_px <= crop_px:
+            raise UserInputError(f"{small_epochs} epochs of small crops of {small_px} px: the count must be at least 0"
+                                 f" and the side 1 to {crop_px} px")
         if symmetries not in SYMMETRIES:
             raise UserInputError(f"symmetries must be one of {', '.join(SYMMETRIES)}, not {symmetries!r}")
         if not 0.0 <= object_share <= 1.0:
@@ -60,7 +68,7 @@ class CropBatches(keras.utils.PyDataset):
         self.x, self.y, self.weights = x, y, pixel_weights
         self.batch_size, self.steps, self.seed = int(batch_size), int(steps), int(seed)
         self.crop_px, self.object_share, self.epoch = int(crop_px), float(object_share), 0
-        self.symmetries, self.small_epochs = symmetries, int(small_epochs)
+        self.symmetries, self.small_epochs, self.small_px = symmetries, int(small_epochs), small_px
         flat = y.reshape(len(y), -1)
         self.objects = [np.flatnonzero(frame != BACKGROUND) for frame in flat]
 
@@ -88,9 +96,9 @@ class CropBatches(keras.utils.PyDataset):
         return out
 
     def crop_shape(self, epoch: int) -> tuple[int, int]:
-        """(crop side px, crops a batch) of an epoch: half the side and twice the crops in the first `small_epochs`."""
+        """(crop side px, crops a batch) of an epoch: small crops in the first `small_epochs`."""
         if epoch < self.small_epochs:
-            return self.crop_px // 2, 2 * self.batch_size
+            return self.small_px, small_batch(self.batch_size, self.crop_px, self.small_px)
         return self.crop_px, self.batch_size
 
     def batch(self, epoch: int, index: int):
@@ -119,18 +127,26 @@ class CropBatches(keras.utils.PyDataset):
 
         Give `model.fit` `steps_per_epoch=len(self)`. The crop side may
         change from one epoch to the next (`small_epochs`), which a
-        `PyDataset` cannot do: Keras fixes a batch's shape from the first ones.
+        `PyDataset` cannot do: Keras fixes a batch's shape from the first
+        ones. Step k of the fit is batch k % steps of epoch k // steps,
+        drawn when the pipeline asks for it (a Python generator instead
+        made the fit's end wait half a minute, now and then, for TensorFlow
+        to close it).
         """
         import tensorflow as tf
 
-        def draw():
-            for epoch in range(first_epoch, epochs):
-                for index in range(self.steps):
-                    yield self.batch(epoch, index)
-
         channels = self.x.shape[-1]
-        spec = [tf.TensorSpec((None, None, None, channels), tf.float32),
-                tf.TensorSpec((None, None, None, N_CLASSES), tf.float32)]
-        if self.weights is not None:
-            spec.append(tf.TensorSpec((None, None, None), tf.float32))
-        return tf.data.Dataset.from_generator(draw, output_signature=tuple(spec)).prefetch(2)
+        shapes = [(None, None, None, channels), (None, None, None, N_CLASSES)]
+        shapes += [(None, None, None)] if self.weights is not None else []
+
+        def draw(step: np.ndarray) -> tuple:
+            epoch, index = divmod(int(step), self.steps)
+            return tuple(np.asarray(part, np.float32) for part in self.batch(epoch, index))
+
+        def fetch(step):
+            parts = tf.numpy_function(draw, [step], [tf.float32] * len(shapes), stateful=False)
+            for part, shape in zip(parts, shapes):
+                part.set_shape(shape)
+            return tuple(parts)
+
+        return tf.data.Dataset.range(first_epoch * self.steps, epochs * self.steps).map(fetch).prefetch(2)

@@ -39,7 +39,7 @@ from ccdseg.model.training_data import (
     split_validation,
     training_dataset,
 )
-from ccdseg.model.crops import CropBatches
+from ccdseg.model.crops import CropBatches, small_batch
 from ccdseg.model.training_outputs import RunPaths, progress_callback, validation_callback
 from ccdseg.model.unet import build_preset
 
@@ -87,12 +87,13 @@ class TrainingSettings:
     preset: str = "default"
     model_name: str = "unet"
     detector: str = "damic-2020"  # the kind of frame the model is for (damic-m: skipper CCDs)
-    epochs: int = 6  # of `steps_per_epoch` steps: 800 steps of 16 crops of 64 px, then 400 of 8 crops of 128 px
-    batch_size: int = 8  # crops (or whole frames, crop_px None) per training step
-    crop_px: int | None = 128  # side of the training crops; None: whole frames, as the original
+    epochs: int = 6  # of `steps_per_epoch` steps: 800 steps of 16 crops of 64 px, then 400 of 2 crops of 256 px
+    batch_size: int = 2  # crops (or whole frames, crop_px None) per training step
+    crop_px: int | None = 256  # side of the training crops (256: a whole training frame); None: whole frames
     steps_per_epoch: int | None = 200  # with crops; None, or whole frames: one pass over the frames
     object_share: float = 0.5  # share of crops centred on an object (glowing, hot pixel, cluster)
-    small_crop_epochs: int = 4  # first epochs on crops of half the side, twice as many a step (crops only)
+    small_crop_epochs: int = 4  # first epochs on small crops, half a full step's pixels a step (crops only)
+    small_crop_px: int = 64  # side of those small crops
     schedule: str = "cosine"  # learning rate: warm-up then cosine decay, or the original's ReduceLROnPlateau
     train_count: int = 200
     varied_count: int = 200
@@ -235,12 +236,13 @@ def learning_rate(settings: TrainingSettings, data: TrainingData):
 
 
 def step_pixels(settings: TrainingSettings, data: TrainingData) -> list[int]:
-    """Pixels one training step computes, per epoch: crops of half the side (twice as many) in the first
-    `small_crop_epochs`, whole frames if no crops."""
+    """Pixels one training step computes, per epoch: small crops in the first `small_crop_epochs`, whole
+    frames if no crops."""
     if settings.crop_px is None:
         return [settings.batch_size * int(np.prod(data.normalised.shape[1:3]))] * settings.epochs
+    small = small_batch(settings.batch_size, settings.crop_px, settings.small_crop_px) * settings.small_crop_px**2
     full = settings.batch_size * settings.crop_px**2
-    return [full // 2 if epoch < settings.small_crop_epochs else full for epoch in range(settings.epochs)]
+    return [small if epoch < settings.small_crop_epochs else full for epoch in range(settings.epochs)]
 
 
 def fit_data(settings: TrainingSettings, data: TrainingData):
@@ -253,7 +255,7 @@ def fit_data(settings: TrainingSettings, data: TrainingData):
                                 pixel_weights)
     return CropBatches(data.normalised[fit], data.targets[fit], settings.batch_size,
                        total_steps(settings, data) // settings.epochs, settings.seed, pixel_weights, settings.crop_px,
-                       settings.object_share, settings.symmetries, settings.small_crop_epochs)
+                       settings.object_share, settings.symmetries, settings.small_crop_epochs, settings.small_crop_px)
 
 
 def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunPaths, weights: np.ndarray) -> dict:

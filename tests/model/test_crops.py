@@ -51,8 +51,10 @@ def test_the_first_epochs_cut_half_size_crops_twice_as_many_and_the_stream_repea
     assert all(np.array_equal(b[1], batches.batch(e, i)[1]) for b, (e, i) in zip(stream, [(0, 0), (0, 1), (1, 0), (1, 1)]))
     resumed = [batch[0].numpy() for batch in batches.dataset(epochs=2, first_epoch=1)]
     assert len(resumed) == 2 and np.array_equal(resumed[1], stream[3][0])
+    sixteenths = CropBatches(x, y, 2, 1, seed=4, crop_px=128, small_epochs=1, small_px=32)  # 16 crops: half the pixels
+    assert sixteenths.crop_shape(0) == (32, 16) and sixteenths.crop_shape(1) == (128, 2)
     with pytest.raises(UserInputError):
-        CropBatches(x, y, 2, 1, seed=0, crop_px=63, small_epochs=1)
+        CropBatches(x, y, 2, 1, seed=0, crop_px=64, small_epochs=1, small_px=96)
 
 
 def test_a_fit_runs_through_crops_that_change_size_between_epochs():

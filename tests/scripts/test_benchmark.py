@@ -101,9 +101,9 @@ def test_quick_report_speed_figures_are_numbers(quick_report):
     assert speed["simulation"]["frames_per_s"] > 0
     assert set(speed["training"]) == {"default"}
     assert all(t["s_per_step"] > 0 and t["s_per_1000_frames"] > 0 for t in speed["training"].values())
-    default = speed["training"]["default"]  # the recipe's half-size crops timed apart, and its whole fit
+    default = speed["training"]["default"]  # the recipe's small crops timed apart, and its whole fit
     assert 0 < default["s_per_small_step"] and default["s_per_fit"] > default["s_per_epoch"] > 0
-    assert "s a step of half-size crops" in (output / "benchmark.md").read_text()
+    assert "s a step of small crops" in (output / "benchmark.md").read_text()
     inference = speed["inference"]
     assert inference["frame_px"] == [512, 512]
     assert inference["pipeline_mp_per_s"] > 0 and inference["bare_mp_per_s"] > 0

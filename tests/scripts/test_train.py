@@ -84,8 +84,8 @@ def test_help_shows_every_default(capsys):
         train.main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: 6)" in out and "(default: default)" in out and "{default,original}" in out
-    assert "(default: 128)" in out and "(default: cosine)" in out and "{damic-2020,damic-m}" in out
-    assert "first epochs on crops of half the side" in out and "(default: 4)" in out
+    assert "(default: 256)" in out and "(default: cosine)" in out and "{damic-2020,damic-m}" in out
+    assert "first epochs on small crops" in out and "(default: 4)" in out and "(default: 64)" in out
 
 
 def test_settings_edited_in_the_script_or_the_library_take_effect(monkeypatch, capsys):
@@ -118,8 +118,8 @@ def test_a_resumed_run_draws_the_crops_of_the_epochs_it_has_left(tmp_path, monke
 
     monkeypatch.setattr(crops.CropBatches, "batch", recording_batch)
     monkeypatch.setattr(training, "progress_callback", lambda *args, **kwargs: StopInSecondEpoch())
-    options = dict(epochs=2, steps_per_epoch=2, batch_size=2, crop_px=32, small_crop_epochs=1, train_count=6,
-                   varied_count=4, test_count=3, model_name="resumed", workdir=tmp_path, show=False)
+    options = dict(epochs=2, steps_per_epoch=2, batch_size=2, crop_px=32, small_crop_epochs=1, small_crop_px=16,
+                   train_count=6, varied_count=4, test_count=3, model_name="resumed", workdir=tmp_path, show=False)
     with pytest.raises(KeyboardInterrupt):
         train.train(**options)
     assert {epoch for epoch, _ in drawn} <= {0, 1}
@@ -128,3 +128,4 @@ def test_a_resumed_run_draws_the_crops_of_the_epochs_it_has_left(tmp_path, monke
     drawn.clear()
     card = train.train(**options)
     assert sorted(set(drawn)) == [(1, 0), (1, 1)] and card["resumed"] is True and card["small_crop_epochs"] == 1
+    assert card["small_crop_px"] == 16
