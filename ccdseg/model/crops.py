@@ -67,16 +67,13 @@ class CropBatches(keras.utils.PyDataset):
             raise UserInputError(f"the share of crops centred on objects must be 0..1, not {object_share}")
         self.x, self.y, self.weights = x, y, pixel_weights
         self.batch_size, self.steps, self.seed = int(batch_size), int(steps), int(seed)
-        self.crop_px, self.object_share, self.epoch = int(crop_px), float(object_share), 0
+        self.crop_px, self.object_share = int(crop_px), float(object_share)
         self.symmetries, self.small_epochs, self.small_px = symmetries, int(small_epochs), small_px
         flat = y.reshape(len(y), -1)
         self.objects = [np.flatnonzero(frame != BACKGROUND) for frame in flat]
 
     def __len__(self) -> int:
         return self.steps
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
 
     def corners(self, rng: np.random.Generator, size: int, count: int) -> list[tuple[int, int, int]]:
         """(frame, top row, left column) of each of `count` crops of `size` px."""
@@ -120,7 +117,8 @@ class CropBatches(keras.utils.PyDataset):
         return (x, y, np.stack(batch[2])) if self.weights is not None else (x, y)
 
     def __getitem__(self, index: int):
-        return self.batch(self.epoch, index)
+        """Batch `index` of the first epoch (a fit streams every epoch through `dataset`)."""
+        return self.batch(0, index)
 
     def dataset(self, epochs: int, first_epoch: int = 0):
         """The batches of epochs `first_epoch` .. `epochs` - 1 in order, as one `tf.data.Dataset`.
