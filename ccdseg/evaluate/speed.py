@@ -127,14 +127,7 @@ def measure_training(frames: int, steps: int) -> dict:
         else:
             shapes = {"full": [(x[k:k + 8], to_one_hot(truth[k:k + 8]))
                                for k in range(0, min(len(x), 8 * (steps + 1)), 8)], "small": []}
-        per_step = {}
-        for shape, batches in shapes.items():
-            if batches:
-                model.train_on_batch(*batches[0])
-                started = time.perf_counter()
-                for batch in batches[1:]:
-                    model.train_on_batch(*batch)
-                per_step[shape] = (time.perf_counter() - started) / max(len(batches) - 1, 1)
+        per_step = {shape: _seconds_per_step(model, batches) for shape, batches in shapes.items() if batches}
         batches = shapes["full"]
         frames_per_step = batches[0][0].shape[0] * batches[0][0].shape[1] * batches[0][0].shape[2] / FRAME_SIZE_PX**2
         epoch_steps = settings.steps_per_epoch if preset == "default" else -(-316 // 8)
@@ -158,6 +151,15 @@ def measure_training(frames: int, steps: int) -> dict:
         del model
         keras.backend.clear_session()
     return result
+
+
+def _seconds_per_step(model, batches: list) -> float:
+    """Mean seconds of `model.train_on_batch` over `batches[1:]`; the first is an untimed warm-up."""
+    model.train_on_batch(*batches[0])
+    started = time.perf_counter()
+    for batch in batches[1:]:
+        model.train_on_batch(*batch)
+    return (time.perf_counter() - started) / max(len(batches) - 1, 1)
 
 
 def _vm_kib(key: str) -> int | None:
