@@ -127,9 +127,10 @@ class CropBatches(keras.utils.PyDataset):
         change from one epoch to the next (`small_epochs`), which a
         `PyDataset` cannot do: Keras fixes a batch's shape from the first
         ones. Step k of the fit is batch k % steps of epoch k // steps,
-        drawn when the pipeline asks for it (a Python generator instead
-        made the fit's end wait half a minute, now and then, for TensorFlow
-        to close it).
+        drawn when the pipeline asks for it. tf.data's autotuning is off:
+        its model thread made the fit's end wait up to half a minute, now
+        and then, for TensorFlow to close the pipeline; a fixed prefetch of
+        two batches keeps the network fed.
         """
         import tensorflow as tf
 
@@ -141,10 +142,14 @@ class CropBatches(keras.utils.PyDataset):
             epoch, index = divmod(int(step), self.steps)
             return tuple(np.asarray(part, np.float32) for part in self.batch(epoch, index))
 
+        @tf.autograph.experimental.do_not_convert  # plain graph code: AutoGraph only warned it could not convert it
         def fetch(step):
             parts = tf.numpy_function(draw, [step], [tf.float32] * len(shapes), stateful=False)
             for part, shape in zip(parts, shapes):
                 part.set_shape(shape)
             return tuple(parts)
 
-        return tf.data.Dataset.range(first_epoch * self.steps, epochs * self.steps).map(fetch).prefetch(2)
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        steps = tf.data.Dataset.range(first_epoch * self.steps, epochs * self.steps)
+        return steps.map(fetch).prefetch(2).with_options(options)

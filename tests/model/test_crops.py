@@ -49,6 +49,7 @@ def test_the_first_epochs_cut_half_size_crops_twice_as_many_and_the_stream_repea
     stream = [tuple(part.numpy() for part in batch) for batch in batches.dataset(epochs=2)]
     assert [b[0].shape for b in stream] == [(6, 32, 32, 2)] * 2 + [(3, 64, 64, 2)] * 2
     assert all(np.array_equal(b[1], batches.batch(e, i)[1]) for b, (e, i) in zip(stream, [(0, 0), (0, 1), (1, 0), (1, 1)]))
+    assert batches.dataset(epochs=2).options().autotune.enabled is False  # its thread could hold a fit's end 30 s
     resumed = [batch[0].numpy() for batch in batches.dataset(epochs=2, first_epoch=1)]
     assert len(resumed) == 2 and np.array_equal(resumed[1], stream[3][0])
     sixteenths = CropBatches(x, y, 2, 1, seed=4, crop_px=128, small_epochs=1, small_px=32)  # 16 crops: half the pixels
