@@ -262,7 +262,9 @@ def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunP
     """Fit with the original's callbacks (and BackupAndRestore); return what the fit did.
 
     The validation frames are scored once an epoch (`validation_callback`:
-    loss and F1 from one prediction); a progress bar runs over the whole fit
+    loss and F1 from one prediction) from the first epoch of large crops:
+    with the cosine schedule the small-crop epochs, at a high learning
+    rate, are not scored (4 s an epoch here); a progress bar runs over the whole fit
     with the time left. An interrupted run resumes from its backup: the
     epochs and seconds of every part are counted (`progress.json` in the
     backup folder). The weights kept are those of the epoch with the lowest
@@ -280,10 +282,14 @@ def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunP
                                                  "epochs": epoch + 1}), force=True)
 
     history: list[dict] = []
+    scored_from = 0
+    if settings.crop_px is not None and settings.schedule == "cosine":
+        scored_from = min(settings.small_crop_epochs, settings.epochs - 1)
     callbacks = [
-        validation_callback(data.normalised[data.val_idx], data.targets[data.val_idx], weights, history),
+        validation_callback(data.normalised[data.val_idx], data.targets[data.val_idx], weights, history, scored_from),
         progress_callback(total_steps(settings, data) // settings.epochs, step_pixels(settings, data)),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=16, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=16, restore_best_weights=True,
+                                      start_from_epoch=scored_from),
         keras.callbacks.ModelCheckpoint(paths.partial_model, monitor="val_loss", save_best_only=True),
         keras.callbacks.CSVLogger(paths.log, append=paths.backup.exists()),
         keras.callbacks.BackupAndRestore(str(paths.backup)),
@@ -297,7 +303,7 @@ def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunP
     model.fit(batches, epochs=settings.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0, shuffle=False)
     with open(paths.log) as handle:
         losses = [float(row["val_loss"]) for row in csv.DictReader(handle)]
-    best = int(np.argmin(losses))
+    best = int(np.nanargmin(losses))
     print(f"kept the weights of epoch {best + 1} of {len(losses)}, the lowest validation loss ({losses[best]:.4f});"
           " the test scores below are that epoch's")
     return {"epochs_run": len(losses), "best_epoch": best + 1, "fit_seconds": earlier["seconds"] + time.time() - started,

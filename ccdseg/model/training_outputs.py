@@ -49,21 +49,30 @@ class RunPaths:
 
 
 # %% During and after the fit
-def validation_callback(x_val: np.ndarray, y_val: np.ndarray, class_weights: np.ndarray, history: list[dict]):
+def validation_callback(x_val: np.ndarray, y_val: np.ndarray, class_weights: np.ndarray, history: list[dict],
+                        first_epoch: int = 0):
     """A Keras callback that scores the validation frames once per epoch: loss and per-class F1 into the logs.
 
     One prediction pass gives both the validation loss (the weighted
     cross-entropy of the training loss, `val_loss`, which EarlyStopping and
     ModelCheckpoint watch) and the F1 of every class (`val_f1_*`): Keras's
     own validation would predict the frames a second time. Put it first
-    among the callbacks, so the others see its figures.
+    among the callbacks, so the others see its figures. Epochs before
+    `first_epoch` are not scored: their figures are NaN, so the CSV log
+    keeps its columns and no such epoch is picked as the best.
     """
     import keras
 
     weights = np.asarray(class_weights, dtype=np.float64)
+    keys = ["val_loss", "val_accuracy"] + [f"val_f1_{name.replace(' ', '_')}" for name in CLASS_NAMES]
 
     class Validation(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            if epoch < first_epoch:
+                history.append(dict.fromkeys(keys, float("nan")))
+                if logs is not None:
+                    logs.update(history[-1])
+                return
             probabilities = predict_normalised(self.model, x_val)
             picked = np.take_along_axis(probabilities, y_val[..., None].astype(np.intp), axis=-1)[..., 0]
             loss = float(np.mean(-weights[y_val] * np.log(np.clip(picked, 1e-7, 1.0))))
@@ -114,10 +123,13 @@ def progress_callback(steps_per_epoch: int, step_pixels: list[int], first_epoch_
                 self.bar.write(f"expected training time on this machine: {seconds / 60:.1f} min"
                                f" ({len(step_pixels) - epoch} epochs of {steps_per_epoch} steps,"
                                f" {(time.perf_counter() - self.started) / done * 1e6:.2f} s a million pixels)")
+            loss = f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}"
+            if np.isnan(logs.get("val_loss", np.nan)):
+                self.bar.write(f"{loss}; the validation frames are scored from the first epoch of large crops")
+                return
             shown = ", ".join(f"{k.removeprefix('val_f1_').replace('_', ' ')} {v:.3f}" for k, v in logs.items()
                               if k.startswith("val_f1_"))
-            self.bar.write(f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}, validation loss"
-                           f" {logs.get('val_loss', float('nan')):.4f}; validation F1: {shown}")
+            self.bar.write(f"{loss}, validation loss {logs['val_loss']:.4f}; validation F1: {shown}")
 
         def on_train_end(self, logs=None):
             self.bar.close()

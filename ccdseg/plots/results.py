@@ -18,7 +18,7 @@ from ccdseg.plots.labels import finish_figure
 
 # %% Plots of results
 def plot_learning_curves(log_path: Path, path: Path, show: bool = True) -> None:
-    """Loss, accuracy and per-class validation F1 per epoch, from the CSV log."""
+    """Loss, accuracy and per-class validation F1 per epoch, from the CSV log (epochs not validated: gaps)."""
     import matplotlib.pyplot as plt
 
     with open(log_path) as handle:
@@ -29,15 +29,15 @@ def plot_learning_curves(log_path: Path, path: Path, show: bool = True) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for key, style in (("loss", "-"), ("val_loss", "--")):
         if key in rows[0]:
-            axes[0].plot(epochs, [float(r[key]) for r in rows], style, label=key)
+            axes[0].plot(epochs, [float(r[key]) for r in rows], style, marker=".", label=key)
     for key, style in (("accuracy", "-"), ("val_accuracy", "--")):
         if key in rows[0]:
-            axes[1].plot(epochs, [float(r[key]) for r in rows], style, label=key)
+            axes[1].plot(epochs, [float(r[key]) for r in rows], style, marker=".", label=key)
     for cid, name in enumerate(CLASS_NAMES):
         key = f"val_f1_{name.replace(' ', '_')}"
         if key in rows[0]:
             colour = np.clip(CLASS_COLOURS[cid], 0, 0.85)
-            axes[2].plot(epochs, [float(r[key]) for r in rows], color=colour, label=name)
+            axes[2].plot(epochs, [float(r[key]) for r in rows], color=colour, marker=".", label=name)
     for ax, title in zip(axes, ("loss", "accuracy", "validation F1")):
         ax.set_xlabel("epoch")
         ax.set_title(title)

@@ -35,6 +35,19 @@ def test_validation_loss_and_f1_of_every_class_come_from_one_prediction():
     assert logs["loss"] == 1.0 and 0.0 <= logs["val_accuracy"] <= 1.0
 
 
+def test_epochs_before_the_first_scored_one_log_nan_without_predicting():
+    y_val = np.zeros((1, 8, 8), np.uint8)
+    history = []
+    callback = validation_callback(np.zeros((1, 8, 8, 1), np.float32), y_val, np.ones(4), history, first_epoch=2)
+    logs = {"loss": 1.0}
+    callback.on_epoch_end(1, logs)  # no model is set: a prediction would fail
+    names = ["val_loss", "val_accuracy", "val_f1_background", "val_f1_glowing", "val_f1_hot_pixel", "val_f1_cluster"]
+    assert sorted(logs) == sorted(names + ["loss"]) and all(np.isnan(logs[name]) for name in names)
+    assert len(history) == 1 and np.isnan(history[0]["val_loss"])
+    with pytest.raises(AttributeError):
+        callback.on_epoch_end(2, {})
+
+
 def test_progress_bar_counts_pixels_and_says_the_expected_time_after_the_first_epoch(capsys, monkeypatch):
     clock = iter([0.0, 10.0, 10.0, 10.0])
     monkeypatch.setattr("ccdseg.model.training_outputs.time.perf_counter", lambda: next(clock))
@@ -49,6 +62,11 @@ def test_progress_bar_counts_pixels_and_says_the_expected_time_after_the_first_e
     err = capsys.readouterr()
     text = err.out + err.err
     assert "expected training time on this machine: 0.8 min (3 epochs of 2 steps" in text and "cluster 0.700" in text
+    callback.on_epoch_end(1, {"loss": 0.4, "val_loss": float("nan"), "val_f1_cluster": float("nan")})
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert "epoch 2: loss 0.4000; the validation frames are scored from the first epoch of large crops" in text
+    assert "nan" not in text
 
 
 def test_a_resumed_progress_bar_starts_at_the_epochs_already_done():

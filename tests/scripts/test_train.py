@@ -129,3 +129,6 @@ def test_a_resumed_run_draws_the_crops_of_the_epochs_it_has_left(tmp_path, monke
     card = train.train(**options)
     assert sorted(set(drawn)) == [(1, 0), (1, 1)] and card["resumed"] is True and card["small_crop_epochs"] == 1
     assert card["small_crop_px"] == 16
+    rows = (tmp_path / "Models" / "resumed.log").read_text().splitlines()
+    val_loss = [float(row.split(",")[rows[0].split(",").index("val_loss")]) for row in rows[1:]]
+    assert np.isnan(val_loss[0]) and np.isfinite(val_loss[1]) and card["best_epoch"] == 2  # small crops: not scored
