@@ -264,7 +264,7 @@ def fit_model(model, data: TrainingData, settings: TrainingSettings, paths: RunP
     The validation frames are scored once an epoch (`validation_callback`:
     loss and F1 from one prediction) from the first epoch of large crops:
     with the cosine schedule the small-crop epochs, at a high learning
-    rate, are not scored (4 s an epoch here); a progress bar runs over the whole fit
+    rate, are not scored (4 s an epoch under AVX2 here); a progress bar runs over the whole fit
     with the time left. An interrupted run resumes from its backup: the
     epochs and seconds of every part are counted (`progress.json` in the
     backup folder). The weights kept are those of the epoch with the lowest
