@@ -39,6 +39,13 @@ def small_batch(batch_size: int, crop_px: int, small_px: int) -> int:
     return max(1, round(SMALL_SHARE * batch_size * crop_px**2 / small_px**2))
 
 
+def epoch_crops(epoch: int, batch_size: int, crop_px: int, small_epochs: int, small_px: int) -> tuple[int, int]:
+    """(crop side px, crops a batch) of an epoch: `small_batch` crops of `small_px` in the first `small_epochs`."""
+    if epoch < small_epochs:
+        return small_px, small_batch(batch_size, crop_px, small_px)
+    return crop_px, batch_size
+
+
 class CropBatches(keras.utils.PyDataset):
     """`steps` batches an epoch of `batch_size` crops (crop_px x crop_px) of normalised frames and their targets.
 
@@ -93,10 +100,8 @@ class CropBatches(keras.utils.PyDataset):
         return out
 
     def crop_shape(self, epoch: int) -> tuple[int, int]:
-        """(crop side px, crops a batch) of an epoch: small crops in the first `small_epochs`."""
-        if epoch < self.small_epochs:
-            return self.small_px, small_batch(self.batch_size, self.crop_px, self.small_px)
-        return self.crop_px, self.batch_size
+        """(crop side px, crops a batch) of an epoch: small crops in the first `small_epochs` (`epoch_crops`)."""
+        return epoch_crops(epoch, self.batch_size, self.crop_px, self.small_epochs, self.small_px)
 
     def batch(self, epoch: int, index: int):
         """Batch `index` of epoch `epoch` (the same whenever it is drawn)."""

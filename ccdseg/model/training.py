@@ -39,7 +39,7 @@ from ccdseg.model.training_data import (
     split_validation,
     training_dataset,
 )
-from ccdseg.model.crops import CropBatches, small_batch
+from ccdseg.model.crops import CropBatches, epoch_crops
 from ccdseg.model.training_outputs import RunPaths, progress_callback, validation_callback
 from ccdseg.model.unet import build_preset
 
@@ -240,9 +240,9 @@ def step_pixels(settings: TrainingSettings, data: TrainingData) -> list[int]:
     frames if no crops."""
     if settings.crop_px is None:
         return [settings.batch_size * int(np.prod(data.normalised.shape[1:3]))] * settings.epochs
-    small = small_batch(settings.batch_size, settings.crop_px, settings.small_crop_px) * settings.small_crop_px**2
-    full = settings.batch_size * settings.crop_px**2
-    return [small if epoch < settings.small_crop_epochs else full for epoch in range(settings.epochs)]
+    shapes = [epoch_crops(epoch, settings.batch_size, settings.crop_px, settings.small_crop_epochs,
+                          settings.small_crop_px) for epoch in range(settings.epochs)]
+    return [count * side**2 for side, count in shapes]
 
 
 def fit_data(settings: TrainingSettings, data: TrainingData):

@@ -64,22 +64,23 @@ def validation_callback(x_val: np.ndarray, y_val: np.ndarray, class_weights: np.
     import keras
 
     weights = np.asarray(class_weights, dtype=np.float64)
-    keys = ["val_loss", "val_accuracy"] + [f"val_f1_{name.replace(' ', '_')}" for name in CLASS_NAMES]
+    f1_keys = {name: f"val_f1_{name.replace(' ', '_')}" for name in CLASS_NAMES}
+
+    def scores(model) -> dict:
+        probabilities = predict_normalised(model, x_val)
+        picked = np.take_along_axis(probabilities, y_val[..., None].astype(np.intp), axis=-1)[..., 0]
+        loss = float(np.mean(-weights[y_val] * np.log(np.clip(picked, 1e-7, 1.0))))
+        predicted = np.argmax(probabilities, axis=-1)
+        per_class = score_labels(predicted, y_val)
+        return {"val_loss": loss, "val_accuracy": float(np.mean(predicted == y_val)),
+                **{key: per_class[name]["f1"] for name, key in f1_keys.items()}}
 
     class Validation(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch < first_epoch:
-                history.append(dict.fromkeys(keys, float("nan")))
-                if logs is not None:
-                    logs.update(history[-1])
-                return
-            probabilities = predict_normalised(self.model, x_val)
-            picked = np.take_along_axis(probabilities, y_val[..., None].astype(np.intp), axis=-1)[..., 0]
-            loss = float(np.mean(-weights[y_val] * np.log(np.clip(picked, 1e-7, 1.0))))
-            predicted = np.argmax(probabilities, axis=-1)
-            scores = score_labels(predicted, y_val)
-            entry = {"val_loss": loss, "val_accuracy": float(np.mean(predicted == y_val))}
-            entry.update({f"val_f1_{name.replace(' ', '_')}": scores[name]["f1"] for name in CLASS_NAMES})
+                entry = dict.fromkeys(["val_loss", "val_accuracy", *f1_keys.values()], float("nan"))
+            else:
+                entry = scores(self.model)
             history.append(entry)
             if logs is not None:
                 logs.update(entry)
