@@ -230,7 +230,10 @@ def _corner_glow(excess: np.ndarray, usable: np.ndarray, glow: np.ndarray, varia
     excess : (h, w) electrons above each row's dark current; the mean
     excess of usable pixels (clusters and streaks left out) at each distance
     row + column from the readout corner is fitted in log where it stands
-    3 standard errors above zero.
+    3 standard errors above zero, over the run of such distances that starts
+    at the corner and ends where two measured distances in a row fall short
+    (`_corner_run`): glow falls from the corner, so excess farther out (a
+    deposit's halo, a dark current the row bands miss) is not glow.
     """
     if not glow.any():
         return 0.0, 0.0
@@ -242,10 +245,22 @@ def _corner_glow(excess: np.ndarray, usable: np.ndarray, glow: np.ndarray, varia
     counts = np.bincount(distance[keep], minlength=reach)
     mean = sums / np.maximum(counts, 1)
     error = np.sqrt(variance_e / np.maximum(counts, 1))
-    good = (counts > 0) & (mean > 3.0 * error)
+    good = _corner_run(counts > 0, mean > 3.0 * error)
     if good.sum() < 3:
         return 0.0, 0.0
     slope, intercept = np.polyfit(np.flatnonzero(good), np.log(mean[good]), 1, w=mean[good] / error[good])
     if slope >= 0:
         return 0.0, 0.0
     return float(np.exp(intercept)), float(-1.0 / slope)
+
+
+def _corner_run(measured: np.ndarray, significant: np.ndarray) -> np.ndarray:
+    """(n,) bool: the significant distances before the first two measured, not significant ones in a row.
+
+    measured, significant : (n,) bool per distance from the readout corner.
+    """
+    order = np.flatnonzero(measured)
+    short = ~significant[order]
+    ends = np.flatnonzero(short[:-1] & short[1:]) if order.size > 1 else np.flatnonzero(short)
+    stop = order[ends[0]] if ends.size else measured.size
+    return measured & significant & (np.arange(measured.size) < stop)

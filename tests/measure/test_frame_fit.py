@@ -4,7 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ccdseg.core.classes import GLOWING, HOT_PIXEL
+from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL
 from ccdseg.core.scoring import score_labels
 from ccdseg.measure.defects import dark_current_rows, defect_labels, glow_map, trimmed_streaks
 from ccdseg.measure.frame_fit import fit_frame
@@ -21,6 +21,23 @@ def test_hot_columns_start_at_their_defect_row_and_glow_is_measured():
     assert fit.amplifier_glow[0] == pytest.approx(15.0, rel=0.3) and fit.amplifier_glow[1] == pytest.approx(30.0, rel=0.3)
     assert glow_map(fit)[0, 0] == pytest.approx(fit.amplifier_glow[0], rel=1e-5)
     assert dark_current_rows(fit)[-1] > dark_current_rows(fit)[0]
+
+
+@pytest.mark.parametrize("glow", [(12.5, 8.0), (0.0, 8.0)])
+def test_short_or_absent_glow_is_not_stretched_by_excess_far_from_the_corner(glow):
+    """Many deposits and alphas leave halos far from the corner; the glow fitted is the corner's own, or none."""
+    amplitude, length = glow
+    detector = replace(DAMIC_M, amplifier_glow_probability=1.0, amplifier_glow_electrons=amplitude,
+                       amplifier_glow_length_px=length, clusters_per_frame=200.0,
+                       deposit_mixture={"x-ray": 0.3, "low-energy": 0.15, "electron": 0.4, "muon": 0.05, "alpha": 0.1})
+    for seed in range(3):
+        frame = simulate_skipper_frame(np.random.default_rng(seed), detector, (320, 640))
+        fit = fit_frame(frame.image)
+        glowing = (defect_labels(fit, frame.image) == GLOWING)[:, 1:] & (frame.truth != CLUSTER)[:, 1:]
+        truth = frame.truth[:, 1:] == GLOWING
+        assert np.count_nonzero(glowing & ~truth) <= max(0.5 * np.count_nonzero(truth), 20)
+        if amplitude:
+            assert fit.amplifier_glow[1] == pytest.approx(length, rel=0.3)
 
 
 def test_defects_from_the_fit_match_the_truth_on_varied_frames():
