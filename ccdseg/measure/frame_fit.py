@@ -37,6 +37,7 @@ GLOW_SIGMA = 4.0                 # significance of a square's excess over its ro
 GLOW_BLOCK_PX = 5                # glow is measured on blocks of this many pixels a side
 GLOW_REACH_PX = 400              # farthest distance (row + column) from the readout corner where glow is measured
 DEFECT_ROW_SIGMA = 6.0           # a hot column starts at a row only when its charge steps up there by this many standard errors
+DEFECT_ROW_MIN_PX = 8            # usable pixels on each side of that row, at least
 
 
 # %% Results
@@ -188,23 +189,26 @@ def fit_frame(image: np.ndarray, gain_adu_per_electron: float | None = None, row
         raise UserInputError(f"the Poisson-Gauss fit did not converge: {fit.message}")
     lambda_rows = np.concatenate([np.full(r.size, band_lam) for r, band_lam in zip(bands, fit.group_lambdas_electrons)])
     electrons = (residual - fit.offset_adu) / fit.gain_adu - lambda_rows[:, None]
-    mean_e, hot = _columns(electrons, column_usable, fit.lambda_electrons + (fit.noise_adu / fit.gain_adu) ** 2)
+    variance_e = fit.lambda_electrons + (fit.noise_adu / fit.gain_adu) ** 2  # a background pixel's, electrons squared
+    mean_e, hot = _columns(electrons, column_usable, variance_e)
     band_rows = [(int(r[0]), int(r[-1]) + 1, band_lam) for r, band_lam in zip(bands, fit.group_lambdas_electrons)]
-    corner = _corner_glow(electrons, clean, glow, fit.lambda_electrons + (fit.noise_adu / fit.gain_adu) ** 2)
-    first_rows = _defect_rows(electrons, column_usable, [column for column, _ in hot])
+    corner = _corner_glow(electrons, clean, glow, variance_e)
+    first_rows = _defect_rows(electrons, column_usable, [column for column, _ in hot], variance_e)
     return FrameFit(frame.shape, pedestal + fit.offset_adu, band_rows, float(mean_e[0]), hot, fit, corner, streaks,
                     first_rows)
 
 
-def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int]) -> tuple[int, ...]:
+def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int], variance_e: float) -> tuple[int, ...]:
     """The first row of each hot column: where its excess charge starts (a defect leaks into the rows read after it).
 
     The change point of each column's excess (usable pixels, electrons above
     the row's dark current): the row splitting it into a lower and an upper
-    part whose means differ most, in standard errors of the difference (the
-    spread of the pixels about their part's mean, Poisson and noise alike).
-    A split of at least `DEFECT_ROW_SIGMA` is the defect's row; otherwise the
-    column is hot from row 0.
+    part whose means differ most, in standard errors of the difference. Each
+    part has its own spread (the hot column's Poisson excess adds spread only
+    above its defect), never below `variance_e`, the dark current's and the
+    noise's, and holds at least `DEFECT_ROW_MIN_PX` pixels. A split of at
+    least `DEFECT_ROW_SIGMA` is the defect's row; otherwise the column is hot
+    from row 0.
     """
     if not columns:
         return ()
@@ -215,10 +219,12 @@ def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int]) -> 
     squares_below = np.cumsum(values**2, axis=0) - values**2
     above, n_above = total - below, n - n_below
     with np.errstate(invalid="ignore", divide="ignore"):
-        spread = (squares_below - below**2 / n_below + (squares - squares_below) - above**2 / n_above) / (n - 2)
+        spread_below = np.maximum((squares_below - below**2 / n_below) / (n_below - 1), variance_e)
+        spread_above = np.maximum((squares - squares_below - above**2 / n_above) / (n_above - 1), variance_e)
         gap = above / n_above - below / n_below
-        statistic = gap * np.sqrt(n_below * n_above / np.maximum(n, 1) / np.maximum(spread, 1e-6))
-    statistic = np.where((n_below > 1) & (n_above > 1), np.nan_to_num(statistic), 0.0)
+        statistic = gap / np.sqrt(spread_below / n_below + spread_above / n_above)
+    enough = (n_below >= DEFECT_ROW_MIN_PX) & (n_above >= DEFECT_ROW_MIN_PX)
+    statistic = np.where(enough, np.nan_to_num(statistic), 0.0)
     split = np.argmax(statistic, axis=0)
     found = statistic[split, np.arange(len(columns))] >= DEFECT_ROW_SIGMA
     return tuple(int(row) if step else 0 for row, step in zip(split, found))

@@ -7,7 +7,7 @@ import pytest
 from ccdseg.core.classes import CLUSTER, GLOWING, HOT_PIXEL
 from ccdseg.core.scoring import score_labels
 from ccdseg.measure.defects import dark_current_rows, defect_labels, glow_map, trimmed_streaks
-from ccdseg.measure.frame_fit import fit_frame
+from ccdseg.measure.frame_fit import _defect_rows, fit_frame
 from ccdseg.simulate.detector import DAMIC_M, random_detector
 from ccdseg.simulate.skipper import simulate_skipper_frame
 
@@ -38,6 +38,17 @@ def test_short_or_absent_glow_is_not_stretched_by_excess_far_from_the_corner(glo
         assert np.count_nonzero(glowing & ~truth) <= max(0.5 * np.count_nonzero(truth), 20)
         if amplitude:
             assert fit.amplifier_glow[1] == pytest.approx(length, rel=0.3)
+
+
+def test_a_hot_column_starts_where_its_charge_steps_up_even_when_few_rows_lie_below():
+    """Its Poisson excess spreads only the rows above the defect; a spread pooled over both parts hid a step at row 20."""
+    rng = np.random.default_rng(5)
+    rows, dark, noise = 320, 0.05, 0.2
+    excess = rng.poisson(dark, (rows, 3)) - dark + rng.normal(0.0, noise, (rows, 3))
+    excess[20:, 1] += rng.poisson(1.0, rows - 20)
+    excess[:, 2] += rng.poisson(1.0, rows)
+    first_rows = _defect_rows(excess, np.ones_like(excess, dtype=bool), [1, 2], dark + noise**2)
+    assert first_rows[0] == pytest.approx(20, abs=2) and first_rows[1] == 0
 
 
 def test_defects_from_the_fit_match_the_truth_on_varied_frames():
