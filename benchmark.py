@@ -87,8 +87,8 @@ class BenchmarkSettings:
     train_steps: int = 10  # timed training steps, after one untimed warm-up step
     inference_size_px: int = 4096
     bare_tiles: int = 16
-    skipper_frames: int = 20  # DAMIC-M amplifier frames (320 x 640) over the whole range
-    skipper_dark_frames: int = 8  # ... and at 2 electrons per pixel of dark current
+    skipper_frames: int = 100  # DAMIC-M amplifier frames (320 x 640) over the whole range
+    skipper_dark_frames: int = 24  # ... and at 2 electrons per pixel of dark current
     skipper_validation_frames: int = 4  # on which the classical methods are tuned for skipper frames
     ccd_rows: int = 6144  # a whole DAMIC-M CCD simulated, for its time and memory
 
