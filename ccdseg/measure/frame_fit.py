@@ -208,9 +208,7 @@ def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int], var
     above its defect), never below `variance_e`, the dark current's and the
     noise's, and holds at least `DEFECT_ROW_MIN_PX` pixels. A split of at
     least `DEFECT_ROW_SIGMA` is the defect's row; otherwise the column is hot
-    from row 0. Where a deposit's masked rows hide the step, the split is the
-    same anywhere in them and the first usable row above is taken: the
-    deposit keeps its pixels, never called hot.
+    from row 0.
     """
     if not columns:
         return ()
@@ -227,7 +225,7 @@ def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int], var
         statistic = gap / np.sqrt(spread_below / n_below + spread_above / n_above)
     enough = (n_below >= DEFECT_ROW_MIN_PX) & (n_above >= DEFECT_ROW_MIN_PX)
     statistic = np.where(enough, np.nan_to_num(statistic), 0.0)
-    split = statistic.shape[0] - 1 - np.argmax(statistic[::-1], axis=0)  # the latest row of a tie
+    split = np.argmax(statistic, axis=0)
     found = statistic[split, np.arange(len(columns))] >= DEFECT_ROW_SIGMA
     return tuple(int(row) if step else 0 for row, step in zip(split, found))
 

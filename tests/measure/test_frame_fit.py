@@ -51,16 +51,6 @@ def test_a_hot_column_starts_where_its_charge_steps_up_even_when_few_rows_lie_be
     assert first_rows[0] == pytest.approx(20, abs=2) and first_rows[1] == 0
 
 
-def test_a_step_hidden_by_a_deposit_starts_above_it_so_the_deposit_keeps_its_pixels():
-    rng = np.random.default_rng(6)
-    rows, dark, noise = 320, 0.05, 0.2
-    excess = rng.poisson(dark, (rows, 1)) - dark + rng.normal(0.0, noise, (rows, 1))
-    excess[100:, 0] += rng.poisson(2.0, rows - 100)
-    usable = np.ones_like(excess, dtype=bool)
-    usable[95:106] = False  # a deposit's masked rows
-    assert _defect_rows(excess, usable, [0], dark + noise**2) == (106,)
-
-
 def test_defects_from_the_fit_match_the_truth_on_varied_frames():
     """Glowing (first column, glow) and hot pixel (hot columns from their defect, streaks): F1 at least 0.9 each."""
     rng = np.random.default_rng(11)
