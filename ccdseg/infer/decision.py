@@ -16,10 +16,11 @@ the rule is off, so older models keep their plain argmax):
   above `matched_grow_sigma` noise sigmas. This needs a model whose input
   holds the matched-filter channel.
 
-Four more rules need the frame's own calibration (`measure.background`),
+Five more rules need the frame's own calibration (`measure.background`),
 and the segmenter applies them frame by frame in this order:
 `frame_defects` (`apply_frame_defects`), `min_cluster_significance`
-(`drop_faint_clusters`), and on skipper frames `dark_current_false_alarm`
+(`drop_faint_clusters`), `glow_cluster_significance`
+(`drop_glow_clusters`), and on skipper frames `dark_current_false_alarm`
 (`drop_dark_current_clusters`) and `edge_likelihood_ratio` with
 `edge_probability`, `edge_bright_electrons` and `edge_bright_ratio`
 (`grow_cluster_edges` onto `edge_candidates` and bright pixels).
@@ -29,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats
+from scipy import ndimage, stats
 
 from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
 from ccdseg.core.morphology import components, near, pixels
@@ -184,6 +185,39 @@ def drop_faint_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float)
         return ids
     where, (sums, sizes) = totals
     return _drop_clusters(ids, where, sums < min_significance * np.sqrt(np.maximum(sizes, 1)))
+
+
+def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float) -> np.ndarray:
+    """Clusters inside glowing blocks that the glow alone could make become glowing, in place.
+
+    ids : (h, w) uint8; z : (h, w) pixel values in noise sigmas of the
+    background. A glowing block lifts every pixel in it, so a cluster that
+    is a hole in it (enclosed by glowing pixels) is measured against the
+    glow around it: its level b is the median z of the glowing pixels next
+    to it, and a cluster of n pixels is kept when the sum of z, less b on
+    its enclosed pixels, over sqrt(n) reaches `min_significance`. A deposit
+    on a glowing block stands above it; a patch of the block's own noise
+    does not. Clusters on a block's edge are left to the other rules.
+    """
+    glowing = ids == GLOWING
+    enclosed = ndimage.binary_fill_holes(glowing) & ~glowing
+    totals = _cluster_totals(ids, z, np.ones(ids.shape, np.float64), enclosed)
+    if totals is None or not enclosed.any():
+        return ids
+    (rows, cols, label_px), (sums, sizes, inside) = totals
+    labels = np.zeros(ids.shape, np.int32)
+    labels[rows, cols] = label_px
+    ring = glowing & near(labels > 0, 1)
+    neighbour = ndimage.maximum_filter(labels, size=3)[ring]
+    level = np.zeros(sizes.size)
+    touched = np.unique(neighbour[neighbour > 0])
+    if touched.size:
+        level[touched] = ndimage.median(np.nan_to_num(z[ring]), neighbour, touched)
+    faint = (inside > 0) & (sums - level * inside < min_significance * np.sqrt(np.maximum(sizes, 1)))
+    faint[0] = False
+    gone = faint[label_px]
+    ids[rows[gone], cols[gone]] = GLOWING
+    return ids
 
 
 def drop_dark_current_clusters(ids: np.ndarray, electrons: np.ndarray, expected: np.ndarray,

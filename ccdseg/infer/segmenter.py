@@ -30,6 +30,7 @@ from ccdseg.infer.decision import (
     decide_classes,
     drop_dark_current_clusters,
     drop_faint_clusters,
+    drop_glow_clusters,
     edge_candidates,
     grow_cluster_edges,
     refine_classes,
@@ -143,7 +144,8 @@ class Segmenter:
         else:
             refine_classes(ids, fallback, self.decision, normalised[..., 1], normalised[..., 0],
                            lambda sigmas: stretch(sigmas, normalisation))
-        if self.decision.get("frame_defects") or self.decision.get("min_cluster_significance"):
+        if any(self.decision.get(rule) for rule in ("frame_defects", "min_cluster_significance",
+                                                    "glow_cluster_significance")):
             self._calibration_rules(ids, normalised, frames, backgrounds, candidates)
         return ids
 
@@ -154,7 +156,9 @@ class Segmenter:
         `frame_defects` replaces the network's glowing and hot pixels by the
         calibration's (`decision.apply_frame_defects`; frames measured as CCD
         frames keep the network's); `min_cluster_significance` drops clusters
-        the background alone could make (`decision.drop_faint_clusters`), and
+        the background alone could make (`decision.drop_faint_clusters`),
+        `glow_cluster_significance` those inside glowing blocks the glow
+        alone could make (`decision.drop_glow_clusters`), and
         `dark_current_false_alarm` those the Poisson dark current makes more
         often than that (`decision.drop_dark_current_clusters`, skipper frames);
         `edge_likelihood_ratio` then grows the clusters onto their edge pixels
@@ -175,6 +179,8 @@ class Segmenter:
                                     float(self.decision.get("frame_defects_cluster_sigma", 5.0)))
             if self.decision.get("min_cluster_significance"):
                 drop_faint_clusters(frame_ids, z, float(self.decision["min_cluster_significance"]))
+            if self.decision.get("glow_cluster_significance"):
+                drop_glow_clusters(frame_ids, z, float(self.decision["glow_cluster_significance"]))
             if frames is None or fit is None:
                 continue
             electrons = (frames[index] - fit.pedestal_adu_per_row[:, None]) / fit.fit.gain_adu

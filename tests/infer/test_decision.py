@@ -95,6 +95,24 @@ def test_faint_clusters_the_background_could_make_are_dropped():
     assert not (ids[1] == CLUSTER).any() and (ids[6:8, 6:8] == CLUSTER).all()
 
 
+def test_clusters_inside_a_glowing_block_stand_above_the_glow_or_become_glowing():
+    from ccdseg.infer.decision import drop_glow_clusters
+
+    rng = np.random.default_rng(0)
+    ids = np.zeros((40, 40), np.uint8)
+    ids[:, 10:30] = GLOWING
+    z = rng.normal(0.0, 1.0, (40, 40)).astype(np.float32)
+    z[:, 10:30] += 20.0
+    ids[5:10, 15:20] = CLUSTER  # a patch of the glow's own noise
+    ids[20:23, 15:18], z[20:23, 15:18] = CLUSTER, 30.0  # a deposit on the glow: 9 x 10 / 3 = 30 sigma above it
+    ids[30:33, 28:32] = CLUSTER  # on the block's edge, not enclosed: left to the other rules
+    ids[2:4, 35:37], z[2:4, 35:37] = CLUSTER, 1.0  # away from the glow: untouched
+    before = ids.copy()
+    drop_glow_clusters(ids, z, 3.0)
+    assert (ids[5:10, 15:20] == GLOWING).all()
+    assert np.array_equal(ids[20:, :], before[20:, :]) and (ids[2:4, 35:37] == CLUSTER).all()
+
+
 def test_clusters_the_poisson_dark_current_makes_are_dropped():
     from ccdseg.infer.decision import drop_dark_current_clusters
 
