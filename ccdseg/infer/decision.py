@@ -220,6 +220,15 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float) 
     return ids
 
 
+def drop_background_clusters(ids: np.ndarray, z: np.ndarray, decision: dict) -> np.ndarray:
+    """The card's tests against the background, in place: `min_cluster_significance`, then `glow_cluster_significance`."""
+    if decision.get("min_cluster_significance"):
+        drop_faint_clusters(ids, z, float(decision["min_cluster_significance"]))
+    if decision.get("glow_cluster_significance"):
+        drop_glow_clusters(ids, z, float(decision["glow_cluster_significance"]))
+    return ids
+
+
 def drop_dark_current_clusters(ids: np.ndarray, electrons: np.ndarray, expected: np.ndarray,
                                false_alarm: float) -> np.ndarray:
     """Clusters that dark current alone makes with a chance above `false_alarm` become background, in place.

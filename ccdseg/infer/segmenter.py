@@ -29,8 +29,7 @@ from ccdseg.infer.decision import (
     apply_frame_defects,
     decide_classes,
     drop_dark_current_clusters,
-    drop_faint_clusters,
-    drop_glow_clusters,
+    drop_background_clusters,
     edge_candidates,
     grow_cluster_edges,
     refine_classes,
@@ -144,8 +143,7 @@ class Segmenter:
         else:
             refine_classes(ids, fallback, self.decision, normalised[..., 1], normalised[..., 0],
                            lambda sigmas: stretch(sigmas, normalisation))
-        if any(self.decision.get(rule) for rule in ("frame_defects", "min_cluster_significance",
-                                                    "glow_cluster_significance")):
+        if any(self.decision.get(rule) for rule in ("frame_defects", "min_cluster_significance", "glow_cluster_significance")):
             self._calibration_rules(ids, normalised, frames, backgrounds, candidates)
         return ids
 
@@ -177,10 +175,7 @@ class Segmenter:
             if self.decision.get("frame_defects") and frames is not None and fit is not None:
                 apply_frame_defects(frame_ids, defect_labels(fit, frames[index]), z,
                                     float(self.decision.get("frame_defects_cluster_sigma", 5.0)))
-            if self.decision.get("min_cluster_significance"):
-                drop_faint_clusters(frame_ids, z, float(self.decision["min_cluster_significance"]))
-            if self.decision.get("glow_cluster_significance"):
-                drop_glow_clusters(frame_ids, z, float(self.decision["glow_cluster_significance"]))
+            drop_background_clusters(frame_ids, z, self.decision)
             if frames is None or fit is None:
                 continue
             electrons = (frames[index] - fit.pedestal_adu_per_row[:, None]) / fit.fit.gain_adu
