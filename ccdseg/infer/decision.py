@@ -201,8 +201,8 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float) 
     """
     glowing = ids == GLOWING
     enclosed = ndimage.binary_fill_holes(glowing) & ~glowing
-    totals = _cluster_totals(ids, z, np.ones(ids.shape, np.float64), enclosed)
-    if totals is None or not enclosed.any():
+    totals = _cluster_totals(ids, z, np.ones(ids.shape, np.float64), enclosed) if enclosed.any() else None
+    if totals is None:
         return ids
     (rows, cols, label_px), (sums, sizes, inside) = totals
     labels = np.zeros(ids.shape, np.int32)
