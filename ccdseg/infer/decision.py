@@ -1,9 +1,12 @@
 """How the network's class probabilities become a class map: the decision rule written in a model's card.
 
-The network's most likely class is the start. Three rules then use what a
+The network's most likely class is the start. Four rules then use what a
 network alone does poorly, each a setting of the card's `decision` (absent:
 the rule is off, so older models keep their plain argmax):
 
+* `hot_min_length_px`: hot pixels are long rows or columns; a hot spot
+  shorter than this both ways is a compact deposit's peak: cluster, grown
+  onto its halo above `matched_grow_sigma` sigmas (`compact_hot_clusters`);
 * `glow_edge_max_px`: cluster specks of at most this many pixels touching
   glowing pixels are noise on the edge of an amplifier-glow block;
 * `hot_halo_fraction`: a cluster whose pixels lie, at least this fraction
@@ -19,8 +22,8 @@ the rule is off, so older models keep their plain argmax):
 Five more rules need the frame's own calibration (`measure.background`),
 and the segmenter applies them frame by frame in this order:
 `frame_defects` (`apply_frame_defects`), `min_cluster_significance`
-(`drop_faint_clusters`), `glow_cluster_significance`
-(`drop_glow_clusters`), and on skipper frames `dark_current_false_alarm`
+(`drop_faint_clusters`), `glow_cluster_significance` with
+`glow_hot_line_sigma` (`drop_glow_clusters`), and on skipper frames `dark_current_false_alarm`
 (`drop_dark_current_clusters`) and `edge_likelihood_ratio` with
 `edge_probability`, `edge_bright_electrons` and `edge_bright_ratio`
 (`grow_cluster_edges` onto `edge_candidates` and bright pixels).
@@ -29,12 +32,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 from scipy import ndimage, stats
 
 from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
 from ccdseg.core.morphology import components, near, pixels
-from ccdseg.measure.matched_filter import matched_clusters
+from ccdseg.measure.matched_filter import matched_clusters, seeded_components
 
 
 # %% Pixel decision (per tile)
@@ -64,6 +68,45 @@ def edge_candidates(probabilities: np.ndarray, decision: dict | None) -> np.ndar
     """
     threshold = (decision or {}).get("edge_probability")
     return None if threshold is None else probabilities[..., CLUSTER] >= float(threshold)
+
+
+def compact_hot_clusters(ids: np.ndarray, min_length_px: int, z: np.ndarray | None = None,
+                         grow_sigma: float = 1.5) -> np.ndarray:
+    """Make the hot pixels of compact bright spots clusters, in place.
+
+    ids : (..., h, w) uint8; z : (..., h, w) pixel values in noise sigmas
+    (None: no growth). A hot segment is a row or column of pixels, which the
+    network may break into hot and cluster pieces; a spot of hot and cluster
+    pixels (8-connected) shorter than `min_length_px` in rows and in columns,
+    not a line of 3 or more one pixel thick, away from glowing pixels and
+    from the frame's edges (where a segment is cut short), is a deposit's peak: its hot pixels become cluster, grown
+    onto 8-connected background pixels with z >= `grow_sigma` (its halo).
+    Returns `ids`.
+    """
+    frames = ids.reshape(-1, *ids.shape[-2:])
+    compact = np.zeros(frames.shape, dtype=bool)
+    for frame, frame_compact in zip(frames, compact):
+        hot = frame == HOT_PIXEL
+        if not hot.any():
+            continue
+        spots = hot | (frame == CLUSTER)
+        count, labels, box, _ = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
+        left, top = box[:, cv2.CC_STAT_LEFT], box[:, cv2.CC_STAT_TOP]
+        width, height = box[:, cv2.CC_STAT_WIDTH], box[:, cv2.CC_STAT_HEIGHT]
+        inside = (left > 0) & (top > 0) & (left + width < frame.shape[1]) & (top + height < frame.shape[0])
+        line = (np.minimum(width, height) == 1) & (np.maximum(width, height) >= 3)
+        short = (width < min_length_px) & (height < min_length_px) & inside & ~line
+        short &= np.bincount(labels[hot], minlength=count) > 0
+        short &= np.bincount(labels[near(frame == GLOWING, 1) & spots], minlength=count) == 0
+        short[0] = False
+        frame_compact[:] = short[labels] & hot
+    if not compact.any():
+        return ids
+    if z is not None:
+        grow = (z.reshape(frames.shape) >= grow_sigma) & ((frames == BACKGROUND) | (frames == CLUSTER))
+        compact = seeded_components(grow, compact)
+    frames[compact] = CLUSTER
+    return ids
 
 
 def clean_clusters(
@@ -187,20 +230,52 @@ def drop_faint_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float)
     return _drop_clusters(ids, where, sums < min_significance * np.sqrt(np.maximum(sizes, 1)))
 
 
-def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float) -> np.ndarray:
+def _hot_line_pixels(ids: np.ndarray, rows: np.ndarray, cols: np.ndarray, label_px: np.ndarray,
+                     count: int) -> np.ndarray:
+    """Which of the pixels (rows, cols) of clusters `label_px` continue a hot segment: (k,) bool.
+
+    A cluster's pixels continue a segment when they all lie in one column
+    with a hot pixel above or below one of them, or in one row with a hot
+    pixel left or right of one of them.
+    """
+    height, width = ids.shape
+    hot = ids == HOT_PIXEL
+    lines = np.zeros(count, dtype=bool)
+    for along, (step_r, step_c) in ((cols, (1, 0)), (rows, (0, 1))):
+        low = np.full(count, np.iinfo(np.int64).max)
+        high = np.full(count, np.iinfo(np.int64).min)
+        np.minimum.at(low, label_px, along)
+        np.maximum.at(high, label_px, along)
+        touch = np.zeros(rows.size, dtype=bool)
+        for sign in (-1, 1):
+            r, c = rows + sign * step_r, cols + sign * step_c
+            valid = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+            touch[valid] |= hot[r[valid], c[valid]]
+        touched = np.bincount(label_px, weights=touch, minlength=count) > 0
+        lines |= (low == high) & touched
+    return lines[label_px]
+
+
+def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
+                       hot_line_sigma: float | None = None) -> np.ndarray:
     """Clusters inside glowing blocks that the glow alone could make become glowing, in place.
 
     ids : (h, w) uint8; z : (h, w) pixel values in noise sigmas of the
     background. A glowing block lifts every pixel in it, so a cluster that
-    is a hole in it (enclosed by glowing pixels) is measured against the
-    glow around it: its level b is the median z of the glowing pixels next
-    to it, and a cluster of n pixels is kept when the sum of z, less b on
-    its enclosed pixels, over sqrt(n) reaches `min_significance`. A deposit
-    on a glowing block stands above it; a patch of the block's own noise
-    does not. Clusters on a block's edge are left to the other rules.
+    is a hole in it (enclosed by glowing and hot pixels) is measured against
+    the glow around it: its level b is the median z of the glowing pixels
+    next to it, and a cluster of n pixels is kept when the sum of z, less b
+    on its enclosed pixels, over sqrt(n) reaches `min_significance`. A
+    deposit on a glowing block stands above it; a patch of the block's own
+    noise does not. With `hot_line_sigma`, a hot segment crossing the block
+    is taken out first: a cluster's pixels at least that far above b that
+    lie in one row or column continuing hot pixels become hot pixel, and the
+    rest is tested without them. Clusters on a block's edge are left to the
+    other rules.
     """
     glowing = ids == GLOWING
-    enclosed = ndimage.binary_fill_holes(glowing) & ~glowing
+    block = glowing | (ids == HOT_PIXEL)
+    enclosed = ndimage.binary_fill_holes(block) & ~block
     totals = _cluster_totals(ids, z, np.ones(ids.shape, np.float64), enclosed) if enclosed.any() else None
     if totals is None:
         return ids
@@ -213,6 +288,17 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float) 
     touched = np.unique(neighbour[neighbour > 0])
     if touched.size:
         level[touched] = ndimage.median(np.nan_to_num(z[ring]), neighbour, touched)
+    if hot_line_sigma is not None:
+        values = np.nan_to_num(z[rows, cols]).astype(np.float64)
+        bright = (values - level[label_px] >= hot_line_sigma) & enclosed[rows, cols] & (level[label_px] > 0)
+        line = np.zeros(rows.size, dtype=bool)
+        line[bright] = _hot_line_pixels(ids, rows[bright], cols[bright], label_px[bright], sizes.size)
+        ids[rows[line], cols[line]] = HOT_PIXEL
+        keep = ~line
+        sums -= np.bincount(label_px[line], weights=values[line], minlength=sizes.size)
+        sizes = sizes - np.bincount(label_px[line], minlength=sizes.size)
+        inside = inside - np.bincount(label_px[line], minlength=sizes.size)
+        rows, cols, label_px = rows[keep], cols[keep], label_px[keep]
     faint = (inside > 0) & (sums - level * inside < min_significance * np.sqrt(np.maximum(sizes, 1)))
     faint[0] = False
     gone = faint[label_px]
@@ -225,7 +311,8 @@ def drop_background_clusters(ids: np.ndarray, z: np.ndarray, decision: dict) -> 
     if decision.get("min_cluster_significance"):
         drop_faint_clusters(ids, z, float(decision["min_cluster_significance"]))
     if decision.get("glow_cluster_significance"):
-        drop_glow_clusters(ids, z, float(decision["glow_cluster_significance"]))
+        line = decision.get("glow_hot_line_sigma")
+        drop_glow_clusters(ids, z, float(decision["glow_cluster_significance"]), None if line is None else float(line))
     return ids
 
 
@@ -290,7 +377,8 @@ def refine_classes(
     z: np.ndarray | None,
     units: Callable[[float], float] | None = None,
 ) -> np.ndarray:
-    """Apply the card's frame rules, in order: glow-edge specks, hot-pixel halos, matched-filter detections.
+    """Apply the card's frame rules, in order: compact hot spots, glow-edge specks, hot-pixel halos, matched-filter
+    detections.
 
     ids, fallback : (..., h, w) uint8 from `decide_classes` over whole
     frames; significance, z : (..., h, w) in noise sigmas (None: the matched
@@ -299,10 +387,13 @@ def refine_classes(
     compares them with its thresholds, so it compares with `units(threshold)`.
     Returns `ids`, changed in place.
     """
+    units = units or float
+    if decision.get("hot_min_length_px"):
+        compact_hot_clusters(ids, int(decision["hot_min_length_px"]), z,
+                             float(units(decision.get("matched_grow_sigma", 1.5))))
     fraction = decision.get("hot_halo_fraction")
     clean_clusters(ids, fallback, int(decision.get("glow_edge_max_px", 0)), None if fraction is None else float(fraction))
     if decision.get("matched_threshold") is not None and significance is not None:
-        units = units or float
         add_matched_detections(ids, significance, z, float(units(decision["matched_threshold"])),
                                int(decision.get("matched_guard_px", 3)),
                                float(units(decision.get("matched_grow_sigma", 1.5))))

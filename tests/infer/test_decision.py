@@ -9,6 +9,7 @@ from ccdseg.infer.decision import (
     drop_faint_clusters,
     edge_candidates,
     grow_cluster_edges,
+    refine_classes,
 )
 
 
@@ -49,6 +50,32 @@ def test_clusters_along_hot_segments_are_halos():
     ids[3:6, 3:6] = CLUSTER  # a real deposit elsewhere
     cleaned = clean_clusters(ids.copy(), np.zeros_like(ids), hot_halo_fraction=0.5)
     assert not (cleaned[11] == CLUSTER).any() and np.all(cleaned[3:6, 3:6] == CLUSTER)
+
+
+def test_compact_hot_spots_are_deposit_peaks_and_hot_segments_stay_hot():
+    from ccdseg.infer.decision import compact_hot_clusters
+
+    ids = np.zeros((2, 40, 40), np.uint8)
+    z = np.zeros((2, 40, 40), np.float32)
+    ids[0, 10, 10], z[0, 9:12, 9:12] = HOT_PIXEL, 3.0  # a deposit's peak called hot, its halo background
+    z[0, 10, 10] = 100.0
+    ids[0, 20:23, 30], ids[0, 19, 30], ids[0, 23:26, 30] = CLUSTER, HOT_PIXEL, HOT_PIXEL  # a segment broken in pieces
+    ids[0, 39, 5] = HOT_PIXEL  # a segment cut short by the frame's edge
+    ids[0, 30, 20], ids[0, 29:32, 21] = HOT_PIXEL, GLOWING  # beside a glowing block
+    ids[0, 35, 2:5] = HOT_PIXEL  # a piece of a segment: three in a row, one pixel thick
+    ids[1, 5:11, 5:7] = HOT_PIXEL  # six rows: a segment for the rule's 6 px
+    before = ids.copy()
+    compact_hot_clusters(ids, 6, z, 1.5)
+    assert (ids[0, 9:12, 9:12] == CLUSTER).all()  # peak and halo
+    changed = np.zeros(ids.shape, bool)
+    changed[0, 9:12, 9:12] = True
+    assert np.array_equal(ids[~changed], before[~changed])
+    ids = before.copy()
+    compact_hot_clusters(ids, 6)
+    assert ids[0, 10, 10] == CLUSTER and ids[0, 9, 9] == BACKGROUND  # no growth without the frame's values
+    ids = before.copy()
+    refine_classes(ids, np.zeros_like(ids), {"hot_min_length_px": 7}, None, None)
+    assert (ids[1, 5:11, 5:7] == CLUSTER).all()  # a spot when the card says segments are 7 or longer
 
 
 def test_matched_detections_add_faint_points_away_from_defects_and_clusters():
@@ -111,6 +138,27 @@ def test_clusters_inside_a_glowing_block_stand_above_the_glow_or_become_glowing(
     drop_glow_clusters(ids, z, 3.0)
     assert (ids[5:10, 15:20] == GLOWING).all()
     assert np.array_equal(ids[20:, :], before[20:, :]) and (ids[2:4, 35:37] == CLUSTER).all()
+
+
+def test_a_hot_segment_crossing_a_glowing_block_is_hot_not_a_cluster():
+    from ccdseg.infer.decision import drop_glow_clusters
+
+    rng = np.random.default_rng(1)
+    ids = np.zeros((40, 40), np.uint8)
+    ids[:, 10:30] = GLOWING
+    z = rng.normal(0.0, 1.0, (40, 40)).astype(np.float32)
+    z[:, 10:30] += 20.0
+    ids[5:25, 20], z[5:25, 20] = HOT_PIXEL, 60.0  # a hot column ending inside the block
+    ids[12:18, 18:23] = CLUSTER  # the network's cluster where the column crosses: glow and hot pixels
+    ids[30:33, 14:17], z[30:33, 14:17] = CLUSTER, 30.0  # a deposit on the glow, bright in three columns
+    before = ids.copy()
+    drop_glow_clusters(ids, z, 3.0)
+    assert (ids[12:18, 20] == CLUSTER).all()  # without the hot-line test the column keeps the cluster
+    ids = before.copy()
+    drop_glow_clusters(ids, z, 3.0, 10.0)
+    assert (ids[5:25, 20] == HOT_PIXEL).all()
+    assert (ids[12:18, [18, 19, 21, 22]] == GLOWING).all()
+    assert (ids[30:33, 14:17] == CLUSTER).all()
 
 
 def test_clusters_the_poisson_dark_current_makes_are_dropped():
