@@ -79,9 +79,9 @@ def compact_hot_clusters(ids: np.ndarray, min_length_px: int, z: np.ndarray | No
     network may break into hot and cluster pieces; a spot of hot and cluster
     pixels (8-connected) shorter than `min_length_px` in rows and in columns,
     not a line of 3 or more one pixel thick, away from glowing pixels and
-    from the frame's edges (where a segment is cut short), is a deposit's peak: its hot pixels become cluster, grown
-    onto 8-connected background pixels with z >= `grow_sigma` (its halo).
-    Returns `ids`.
+    from the frame's edges (where a segment is cut short), is a deposit's
+    peak: its hot pixels become cluster, grown onto 8-connected background
+    pixels with z >= `grow_sigma` (its halo). Returns `ids`.
     """
     frames = ids.reshape(-1, *ids.shape[-2:])
     compact = np.zeros(frames.shape, dtype=bool)

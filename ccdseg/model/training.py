@@ -61,7 +61,7 @@ DECISION = {
     "glow_cluster_significance": 3.0,
     # hot pixels come in rows and columns of 10 px or more: a spot under 6 px is a deposit's peak. On validation
     # frames (seed 6001) clusters found by train.py's seeds 0 / 1 / 2 from 0.897 / 0.836 / 0.874 to
-    # 0.902 / 0.884 / 0.889, fakes unchanged, injected 3000 ADU found 0.99 / 0.74 / 0.94 to 1.00
+    # 0.902 / 0.884 / 0.889, fakes unchanged, injected 3000 ADU found 0.99 / 0.74 / 0.94 to 1.00 / 0.99 / 1.00
     "hot_min_length_px": 6,
     # a hot segment crossing a glowing block is hot pixel, not a cluster: on validation frames (seed 6001) fakes of
     # train.py's seeds 0 / 1 / 2 from 0.20 / 0.53 / 0.60 to 0.07 / 0.05 / 0.12 a frame, clusters found unchanged
