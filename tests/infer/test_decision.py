@@ -122,14 +122,19 @@ def test_faint_clusters_the_background_could_make_are_dropped():
     assert not (ids[1] == CLUSTER).any() and (ids[6:8, 6:8] == CLUSTER).all()
 
 
+def glowing_block(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 40 x 40 frame's class ids and z (noise sigmas): a glowing block of columns 10 to 29, 20 sigma high."""
+    ids = np.zeros((40, 40), np.uint8)
+    ids[:, 10:30] = GLOWING
+    z = np.random.default_rng(seed).normal(0.0, 1.0, (40, 40)).astype(np.float32)
+    z[:, 10:30] += 20.0
+    return ids, z
+
+
 def test_clusters_inside_a_glowing_block_stand_above_the_glow_or_become_glowing():
     from ccdseg.infer.decision import drop_glow_clusters
 
-    rng = np.random.default_rng(0)
-    ids = np.zeros((40, 40), np.uint8)
-    ids[:, 10:30] = GLOWING
-    z = rng.normal(0.0, 1.0, (40, 40)).astype(np.float32)
-    z[:, 10:30] += 20.0
+    ids, z = glowing_block(0)
     ids[5:10, 15:20] = CLUSTER  # a patch of the glow's own noise
     ids[20:23, 15:18], z[20:23, 15:18] = CLUSTER, 30.0  # a deposit on the glow: 9 x 10 / 3 = 30 sigma above it
     ids[30:33, 28:32] = CLUSTER  # on the block's edge, not enclosed: left to the other rules
@@ -143,11 +148,7 @@ def test_clusters_inside_a_glowing_block_stand_above_the_glow_or_become_glowing(
 def test_a_hot_segment_crossing_a_glowing_block_is_hot_not_a_cluster():
     from ccdseg.infer.decision import drop_glow_clusters
 
-    rng = np.random.default_rng(1)
-    ids = np.zeros((40, 40), np.uint8)
-    ids[:, 10:30] = GLOWING
-    z = rng.normal(0.0, 1.0, (40, 40)).astype(np.float32)
-    z[:, 10:30] += 20.0
+    ids, z = glowing_block(1)
     ids[5:25, 20], z[5:25, 20] = HOT_PIXEL, 60.0  # a hot column ending inside the block
     ids[12:18, 18:23] = CLUSTER  # the network's cluster where the column crosses: glow and hot pixels
     ids[30:33, 14:17], z[30:33, 14:17] = CLUSTER, 30.0  # a deposit on the glow, bright in three columns
