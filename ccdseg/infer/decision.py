@@ -6,7 +6,7 @@ the rule is off, so older models keep their plain argmax):
 
 * `hot_min_length_px`: hot pixels are long rows or columns; a hot spot
   shorter than this both ways is a compact deposit's peak: cluster, grown
-  onto its halo above `matched_grow_sigma` sigmas (`compact_hot_clusters`);
+  onto its halo above `matched_grow_sigma` sigmas (`hot_rules.compact_hot_clusters`);
 * `glow_edge_max_px`: cluster specks of at most this many pixels touching
   glowing pixels are noise on the edge of an amplifier-glow block;
 * `hot_halo_fraction`: a cluster whose pixels lie, at least this fraction
@@ -19,9 +19,10 @@ the rule is off, so older models keep their plain argmax):
   above `matched_grow_sigma` noise sigmas. This needs a model whose input
   holds the matched-filter channel.
 
-Five more rules need the frame's own calibration (`measure.background`),
+Six more rules need the frame's own calibration (`measure.background`),
 and the segmenter applies them frame by frame in this order:
-`frame_defects` (`apply_frame_defects`), `min_cluster_significance`
+`frame_defects` (`apply_frame_defects`), `hot_line_max_spread`
+(`hot_rules.uniform_hot_lines`), `min_cluster_significance`
 (`drop_faint_clusters`), `glow_cluster_significance` with
 `glow_hot_line_sigma` (`drop_glow_clusters`), and on skipper frames `dark_current_false_alarm`
 (`drop_dark_current_clusters`) and `edge_likelihood_ratio` with
@@ -32,13 +33,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 from scipy import ndimage, stats
 
 from ccdseg.core.classes import BACKGROUND, CLUSTER, GLOWING, HOT_PIXEL
 from ccdseg.core.morphology import components, near, pixels
-from ccdseg.measure.matched_filter import matched_clusters, seeded_components
+from ccdseg.infer.hot_rules import compact_hot_clusters, hot_line_pixels, uniform_hot_lines
+from ccdseg.measure.matched_filter import matched_clusters
+
+# %% Defaults
+# the card's keys whose rules need the frame's calibration (the segmenter's `_calibration_rules`)
+CALIBRATION_RULES = ("frame_defects", "hot_line_max_spread", "min_cluster_significance", "glow_cluster_significance")
 
 
 # %% Pixel decision (per tile)
@@ -60,6 +65,11 @@ def decide_classes(probabilities: np.ndarray, decision: dict | None = None) -> t
 
 
 # %% Frame rules (on whole frames, after tiling)
+def needs_calibration(decision: dict) -> bool:
+    """Whether a card's `decision` sets a rule that needs the frame's own calibration (`CALIBRATION_RULES`)."""
+    return any(decision.get(rule) for rule in CALIBRATION_RULES)
+
+
 def edge_candidates(probabilities: np.ndarray, decision: dict | None) -> np.ndarray | None:
     """Pixels (..., h, w) bool the network gives at least `decision['edge_probability']` of being cluster.
 
@@ -68,45 +78,6 @@ def edge_candidates(probabilities: np.ndarray, decision: dict | None) -> np.ndar
     """
     threshold = (decision or {}).get("edge_probability")
     return None if threshold is None else probabilities[..., CLUSTER] >= float(threshold)
-
-
-def compact_hot_clusters(ids: np.ndarray, min_length_px: int, z: np.ndarray | None = None,
-                         grow_sigma: float = 1.5) -> np.ndarray:
-    """Make the hot pixels of compact bright spots clusters, in place.
-
-    ids : (..., h, w) uint8; z : (..., h, w) pixel values in noise sigmas
-    (None: no growth). A hot segment is a row or column of pixels, which the
-    network may break into hot and cluster pieces; a spot of hot and cluster
-    pixels (8-connected) shorter than `min_length_px` in rows and in columns,
-    not a line of 3 or more one pixel thick, away from glowing pixels and
-    from the frame's edges (where a segment is cut short), is a deposit's
-    peak: its hot pixels become cluster, grown onto 8-connected background
-    pixels with z >= `grow_sigma` (its halo). Returns `ids`.
-    """
-    frames = ids.reshape(-1, *ids.shape[-2:])
-    compact = np.zeros(frames.shape, dtype=bool)
-    for frame, frame_compact in zip(frames, compact):
-        hot = frame == HOT_PIXEL
-        if not hot.any():
-            continue
-        spots = hot | (frame == CLUSTER)
-        count, labels, box, _ = cv2.connectedComponentsWithStats(spots.astype(np.uint8), connectivity=8)
-        left, top = box[:, cv2.CC_STAT_LEFT], box[:, cv2.CC_STAT_TOP]
-        width, height = box[:, cv2.CC_STAT_WIDTH], box[:, cv2.CC_STAT_HEIGHT]
-        inside = (left > 0) & (top > 0) & (left + width < frame.shape[1]) & (top + height < frame.shape[0])
-        line = (np.minimum(width, height) == 1) & (np.maximum(width, height) >= 3)
-        short = (width < min_length_px) & (height < min_length_px) & inside & ~line
-        short &= np.bincount(labels[hot], minlength=count) > 0
-        short &= np.bincount(labels[near(frame == GLOWING, 1) & spots], minlength=count) == 0
-        short[0] = False
-        frame_compact[:] = short[labels] & hot
-    if not compact.any():
-        return ids
-    if z is not None:
-        grow = (z.reshape(frames.shape) >= grow_sigma) & ((frames == BACKGROUND) | (frames == CLUSTER))
-        compact = seeded_components(grow, compact)
-    frames[compact] = CLUSTER
-    return ids
 
 
 def clean_clusters(
@@ -230,32 +201,6 @@ def drop_faint_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float)
     return _drop_clusters(ids, where, sums < min_significance * np.sqrt(np.maximum(sizes, 1)))
 
 
-def _hot_line_pixels(ids: np.ndarray, rows: np.ndarray, cols: np.ndarray, label_px: np.ndarray,
-                     count: int) -> np.ndarray:
-    """Which of the pixels (rows, cols) of clusters `label_px` continue a hot segment: (k,) bool.
-
-    A cluster's pixels continue a segment when they all lie in one column
-    with a hot pixel above or below one of them, or in one row with a hot
-    pixel left or right of one of them.
-    """
-    height, width = ids.shape
-    hot = ids == HOT_PIXEL
-    lines = np.zeros(count, dtype=bool)
-    for along, (step_r, step_c) in ((cols, (1, 0)), (rows, (0, 1))):
-        low = np.full(count, np.iinfo(np.int64).max)
-        high = np.full(count, np.iinfo(np.int64).min)
-        np.minimum.at(low, label_px, along)
-        np.maximum.at(high, label_px, along)
-        touch = np.zeros(rows.size, dtype=bool)
-        for sign in (-1, 1):
-            r, c = rows + sign * step_r, cols + sign * step_c
-            valid = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-            touch[valid] |= hot[r[valid], c[valid]]
-        touched = np.bincount(label_px, weights=touch, minlength=count) > 0
-        lines |= (low == high) & touched
-    return lines[label_px]
-
-
 def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
                        hot_line_sigma: float | None = None) -> np.ndarray:
     """Clusters inside glowing blocks that the glow alone could make become glowing, in place.
@@ -292,7 +237,7 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
         values = np.nan_to_num(z[rows, cols]).astype(np.float64)
         bright = (values - level[label_px] >= hot_line_sigma) & enclosed[rows, cols] & (level[label_px] > 0)
         line = np.zeros(rows.size, dtype=bool)
-        line[bright] = _hot_line_pixels(ids, rows[bright], cols[bright], label_px[bright], sizes.size)
+        line[bright] = hot_line_pixels(ids, rows[bright], cols[bright], label_px[bright], sizes.size)
         ids[rows[line], cols[line]] = HOT_PIXEL
         keep = ~line
         sums -= np.bincount(label_px[line], weights=values[line], minlength=sizes.size)
@@ -307,7 +252,10 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
 
 
 def drop_background_clusters(ids: np.ndarray, z: np.ndarray, decision: dict) -> np.ndarray:
-    """The card's tests against the background, in place: `min_cluster_significance`, then `glow_cluster_significance`."""
+    """The card's tests against the background, in place: `hot_line_max_spread` (with `hot_min_length_px`),
+    `min_cluster_significance`, then `glow_cluster_significance`."""
+    if decision.get("hot_line_max_spread") and decision.get("hot_min_length_px"):
+        uniform_hot_lines(ids, z, int(decision["hot_min_length_px"]), float(decision["hot_line_max_spread"]))
     if decision.get("min_cluster_significance"):
         drop_faint_clusters(ids, z, float(decision["min_cluster_significance"]))
     if decision.get("glow_cluster_significance"):

@@ -32,6 +32,7 @@ from ccdseg.infer.decision import (
     drop_background_clusters,
     edge_candidates,
     grow_cluster_edges,
+    needs_calibration,
     refine_classes,
 )
 from ccdseg.infer.runtime import (
@@ -143,20 +144,19 @@ class Segmenter:
         else:
             refine_classes(ids, fallback, self.decision, normalised[..., 1], normalised[..., 0],
                            lambda sigmas: stretch(sigmas, normalisation))
-        if any(self.decision.get(rule) for rule in ("frame_defects", "min_cluster_significance", "glow_cluster_significance")):
+        if needs_calibration(self.decision):
             self._calibration_rules(ids, normalised, frames, backgrounds, candidates)
         return ids
 
     def _calibration_rules(self, ids: np.ndarray, normalised: np.ndarray, frames: np.ndarray | None,
                            backgrounds: list | None, candidates: np.ndarray | None = None) -> None:
-        """The rules of a skipper model's card, frame by frame, in place: the frame's own defects, then faint clusters.
+        """The card's rules that need the frame's calibration, frame by frame, in place (`decision.needs_calibration`).
 
         `frame_defects` replaces the network's glowing and hot pixels by the
         calibration's (`decision.apply_frame_defects`; frames measured as CCD
-        frames keep the network's); `min_cluster_significance` drops clusters
-        the background alone could make (`decision.drop_faint_clusters`),
-        `glow_cluster_significance` those inside glowing blocks the glow
-        alone could make (`decision.drop_glow_clusters`), and
+        frames keep the network's); `decision.drop_background_clusters` makes
+        level lines hot (`hot_line_max_spread`) and drops the clusters the
+        background or the glow alone could make, and
         `dark_current_false_alarm` those the Poisson dark current makes more
         often than that (`decision.drop_dark_current_clusters`, skipper frames);
         `edge_likelihood_ratio` then grows the clusters onto their edge pixels

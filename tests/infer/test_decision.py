@@ -53,7 +53,7 @@ def test_clusters_along_hot_segments_are_halos():
 
 
 def test_compact_hot_spots_are_deposit_peaks_and_hot_segments_stay_hot():
-    from ccdseg.infer.decision import compact_hot_clusters
+    from ccdseg.infer.hot_rules import compact_hot_clusters
 
     ids = np.zeros((2, 40, 40), np.uint8)
     z = np.zeros((2, 40, 40), np.float32)
@@ -76,6 +76,30 @@ def test_compact_hot_spots_are_deposit_peaks_and_hot_segments_stay_hot():
     ids = before.copy()
     refine_classes(ids, np.zeros_like(ids), {"hot_min_length_px": 7}, None, None)
     assert (ids[1, 5:11, 5:7] == CLUSTER).all()  # a spot when the card says segments are 7 or longer
+
+
+def test_a_level_line_of_bright_pixels_is_a_hot_segment_and_a_track_is_not():
+    from ccdseg.infer.decision import drop_background_clusters
+
+    rng = np.random.default_rng(2)
+    ids = np.zeros((40, 40), np.uint8)
+    z = rng.normal(0.0, 1.0, (40, 40)).astype(np.float32)
+    ids[5:15, 4:7] = CLUSTER  # a faint hot column and the halo the network put around it
+    z[5:15, 5] += 15.0
+    ids[5:15, 20:23] = CLUSTER  # a straight track: its charge fluctuates from pixel to pixel
+    z[5:15, 21] += rng.gamma(2.0, 12.0, 10).astype(np.float32) + 6.0
+    ids[25:29, 4:7] = CLUSTER  # four level pixels: too short for a segment
+    z[25:29, 5] += 15.0
+    ids[25:35, 20:23] = CLUSTER  # level, but over two columns: a deposit, not a segment
+    z[25:35, 21:23] += 15.0
+    before = ids.copy()
+    drop_background_clusters(ids, z, {"hot_min_length_px": 6})
+    assert np.array_equal(ids, before)  # the rule needs its spread
+    drop_background_clusters(ids, z, {"hot_min_length_px": 6, "hot_line_max_spread": 3.0})
+    assert (ids[5:15, 5] == HOT_PIXEL).all() and (ids[5:15, [4, 6]] == BACKGROUND).all()
+    changed = np.zeros(ids.shape, bool)
+    changed[5:15, 4:7] = True
+    assert np.array_equal(ids[~changed], before[~changed])
 
 
 def test_matched_detections_add_faint_points_away_from_defects_and_clusters():
