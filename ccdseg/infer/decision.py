@@ -24,7 +24,8 @@ and the segmenter applies them frame by frame in this order:
 `frame_defects` (`apply_frame_defects`), `hot_line_max_spread`
 (`hot_rules.uniform_hot_lines`), `min_cluster_significance`
 (`drop_faint_clusters`), `glow_cluster_significance` with
-`glow_hot_line_sigma` (`drop_glow_clusters`), and on skipper frames `dark_current_false_alarm`
+`glow_hot_line_sigma` and `glow_edge_significance` (`drop_glow_clusters`),
+and on skipper frames `dark_current_false_alarm`
 (`drop_dark_current_clusters`) and `edge_likelihood_ratio` with
 `edge_probability`, `edge_bright_electrons` and `edge_bright_ratio`
 (`grow_cluster_edges` onto `edge_candidates` and bright pixels).
@@ -202,7 +203,7 @@ def drop_faint_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float)
 
 
 def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
-                       hot_line_sigma: float | None = None) -> np.ndarray:
+                       hot_line_sigma: float | None = None, edge_significance: float | None = None) -> np.ndarray:
     """Clusters inside glowing blocks that the glow alone could make become glowing, in place.
 
     ids : (h, w) uint8; z : (h, w) pixel values in noise sigmas of the
@@ -215,13 +216,17 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
     noise does not. With `hot_line_sigma`, a hot segment crossing the block
     is taken out first: a cluster's pixels at least that far above b that
     lie in one row or column continuing hot pixels become hot pixel, and the
-    rest is tested without them. Clusters on a block's edge are left to the
-    other rules.
+    rest is tested without them. A cluster on a block's edge (touching its
+    glowing pixels, none enclosed) may be a deposit beside the block, below
+    the glow's level: with `edge_significance` it becomes glowing only when
+    its level is the glow's, |sum of z - n b| / sqrt(n) below that; without,
+    it is left to the other rules.
     """
     glowing = ids == GLOWING
     block = glowing | (ids == HOT_PIXEL)
     enclosed = ndimage.binary_fill_holes(block) & ~block
-    totals = _cluster_totals(ids, z, np.ones(ids.shape, np.float64), enclosed) if enclosed.any() else None
+    tested = enclosed.any() or (edge_significance is not None and glowing.any())
+    totals = _cluster_totals(ids, z, np.ones(ids.shape, np.float64), enclosed) if tested else None
     if totals is None:
         return ids
     (rows, cols, label_px), (sums, sizes, inside) = totals
@@ -245,6 +250,10 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
         inside = inside - np.bincount(label_px[line], minlength=sizes.size)
         rows, cols, label_px = rows[keep], cols[keep], label_px[keep]
     faint = (inside > 0) & (sums - level * inside < min_significance * np.sqrt(np.maximum(sizes, 1)))
+    if edge_significance is not None:
+        edge = np.zeros(sizes.size, dtype=bool)
+        edge[touched] = True
+        faint |= edge & (inside == 0) & (np.abs(sums - level * sizes) < edge_significance * np.sqrt(np.maximum(sizes, 1)))
     faint[0] = False
     gone = faint[label_px]
     ids[rows[gone], cols[gone]] = GLOWING
@@ -259,8 +268,9 @@ def drop_background_clusters(ids: np.ndarray, z: np.ndarray, decision: dict) -> 
     if decision.get("min_cluster_significance"):
         drop_faint_clusters(ids, z, float(decision["min_cluster_significance"]))
     if decision.get("glow_cluster_significance"):
-        line = decision.get("glow_hot_line_sigma")
-        drop_glow_clusters(ids, z, float(decision["glow_cluster_significance"]), None if line is None else float(line))
+        line, edge = decision.get("glow_hot_line_sigma"), decision.get("glow_edge_significance")
+        drop_glow_clusters(ids, z, float(decision["glow_cluster_significance"]), None if line is None else float(line),
+                           None if edge is None else float(edge))
     return ids
 
 

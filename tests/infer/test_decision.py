@@ -186,6 +186,24 @@ def test_a_hot_segment_crossing_a_glowing_block_is_hot_not_a_cluster():
     assert (ids[30:33, 14:17] == CLUSTER).all()
 
 
+def test_a_cluster_on_a_glowing_blocks_edge_at_the_glows_level_is_glowing():
+    from ccdseg.infer.decision import drop_glow_clusters
+
+    ids, z = glowing_block(3)
+    ids[5:10, 28:32] = CLUSTER  # across the block's edge, at the glow's level inside it
+    z[5:10, 30:32] += 20.0
+    ids[20:24, 30:33] = CLUSTER  # a faint deposit beside the block, far below the glow's level
+    z[20:24, 30:33] += 4.0
+    ids[30:33, 27:31] = CLUSTER  # a deposit on the block's edge, well above the glow
+    z[30:33, 27:31] += 30.0
+    before = ids.copy()
+    drop_glow_clusters(ids, z, 3.0)
+    assert np.array_equal(ids, before)  # edge clusters are left alone without the edge test
+    drop_glow_clusters(ids, z, 3.0, None, 3.0)
+    assert (ids[5:10, 28:32] == GLOWING).all()
+    assert (ids[20:24, 30:33] == CLUSTER).all() and (ids[30:33, 27:31] == CLUSTER).all()
+
+
 def test_clusters_the_poisson_dark_current_makes_are_dropped():
     from ccdseg.infer.decision import drop_dark_current_clusters
 
