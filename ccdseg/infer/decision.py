@@ -177,12 +177,13 @@ def _cluster_totals(ids: np.ndarray, *values: np.ndarray) -> tuple[tuple[np.ndar
     return (rows, cols, label_px), sums
 
 
-def _drop_clusters(ids: np.ndarray, where: tuple[np.ndarray, ...], faint: np.ndarray) -> np.ndarray:
-    """Give the clusters marked `faint` (per label, from `_cluster_totals`) to the background, in place."""
+def _drop_clusters(ids: np.ndarray, where: tuple[np.ndarray, ...], faint: np.ndarray,
+                   given_to: int = BACKGROUND) -> np.ndarray:
+    """Give the clusters marked `faint` (per label, from `_cluster_totals`) to class `given_to`, in place."""
     rows, cols, label_px = where
     faint[0] = False
     gone = faint[label_px]
-    ids[rows[gone], cols[gone]] = BACKGROUND
+    ids[rows[gone], cols[gone]] = given_to
     return ids
 
 
@@ -254,10 +255,7 @@ def drop_glow_clusters(ids: np.ndarray, z: np.ndarray, min_significance: float,
         edge = np.zeros(sizes.size, dtype=bool)
         edge[touched] = True
         faint |= edge & (inside == 0) & (np.abs(sums - level * sizes) < edge_significance * np.sqrt(np.maximum(sizes, 1)))
-    faint[0] = False
-    gone = faint[label_px]
-    ids[rows[gone], cols[gone]] = GLOWING
-    return ids
+    return _drop_clusters(ids, (rows, cols, label_px), faint, GLOWING)
 
 
 def drop_background_clusters(ids: np.ndarray, z: np.ndarray, decision: dict) -> np.ndarray:

@@ -66,6 +66,17 @@ def compact_hot_clusters(ids: np.ndarray, min_length_px: int, z: np.ndarray | No
     return ids
 
 
+def _one_line(rows: np.ndarray, cols: np.ndarray, label_px: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per label (count,) bool: whether its pixels (rows, cols, labels `label_px`) lie in one column, and in one row."""
+    same = []
+    for along in (cols, rows):
+        low, high = np.full(count, np.iinfo(np.int64).max), np.full(count, np.iinfo(np.int64).min)
+        np.minimum.at(low, label_px, along)
+        np.maximum.at(high, label_px, along)
+        same.append(low == high)
+    return same[0], same[1]
+
+
 def hot_line_pixels(ids: np.ndarray, rows: np.ndarray, cols: np.ndarray, label_px: np.ndarray,
                      count: int) -> np.ndarray:
     """Which of the pixels (rows, cols) of clusters `label_px` continue a hot segment: (k,) bool.
@@ -77,18 +88,14 @@ def hot_line_pixels(ids: np.ndarray, rows: np.ndarray, cols: np.ndarray, label_p
     height, width = ids.shape
     hot = ids == HOT_PIXEL
     lines = np.zeros(count, dtype=bool)
-    for along, (step_r, step_c) in ((cols, (1, 0)), (rows, (0, 1))):
-        low = np.full(count, np.iinfo(np.int64).max)
-        high = np.full(count, np.iinfo(np.int64).min)
-        np.minimum.at(low, label_px, along)
-        np.maximum.at(high, label_px, along)
+    for same, (step_r, step_c) in zip(_one_line(rows, cols, label_px, count), ((1, 0), (0, 1))):
         touch = np.zeros(rows.size, dtype=bool)
         for sign in (-1, 1):
             r, c = rows + sign * step_r, cols + sign * step_c
             valid = (r >= 0) & (r < height) & (c >= 0) & (c < width)
             touch[valid] |= hot[r[valid], c[valid]]
         touched = np.bincount(label_px, weights=touch, minlength=count) > 0
-        lines |= (low == high) & touched
+        lines |= same & touched
     return lines[label_px]
 
 
@@ -114,13 +121,8 @@ def uniform_hot_lines(ids: np.ndarray, z: np.ndarray, min_length_px: int, max_sp
     number = np.bincount(label_px[bright], minlength=count)
     mean = np.bincount(label_px[bright], weights=values[bright], minlength=count) / np.maximum(number, 1)
     square = np.bincount(label_px[bright], weights=values[bright] ** 2, minlength=count) / np.maximum(number, 1)
-    straight = np.zeros(count, dtype=bool)
-    for along in (rows[bright], cols[bright]):
-        low, high = np.full(count, np.iinfo(np.int64).max), np.full(count, np.iinfo(np.int64).min)
-        np.minimum.at(low, label_px[bright], along)
-        np.maximum.at(high, label_px[bright], along)
-        straight |= low == high
-    segment = straight & (number >= min_length_px) & (np.sqrt(np.maximum(square - mean**2, 0.0)) <= max_spread)
+    column, row = _one_line(rows[bright], cols[bright], label_px[bright], count)
+    segment = (column | row) & (number >= min_length_px) & (np.sqrt(np.maximum(square - mean**2, 0.0)) <= max_spread)
     segment[0] = False
     chosen = segment[label_px]
     ids[rows[chosen & bright], cols[chosen & bright]] = HOT_PIXEL

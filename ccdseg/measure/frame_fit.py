@@ -267,6 +267,6 @@ def _corner_run(measured: np.ndarray, significant: np.ndarray) -> np.ndarray:
     """
     order = np.flatnonzero(measured)
     short = ~significant[order]
-    ends = np.flatnonzero(short[:-1] & short[1:]) if order.size > 1 else np.flatnonzero(short)
+    ends = np.flatnonzero(short[:-1] & short[1:])
     stop = order[ends[0]] if ends.size else measured.size
     return measured & significant & (np.arange(measured.size) < stop)
