@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, special, stats
 
 from ccdseg.core.errors import UserInputError
 
@@ -18,7 +18,11 @@ from ccdseg.core.errors import UserInputError
 STATISTICS_MAX_PX = 1_000_000
 BACKGROUND_COLUMNS = 1024  # columns of a frame its row-by-row background is measured on
 ROW_SMOOTHING = 9  # rows of the running median of per-row figures
-RANDOM_NEIGHBOUR_RATIO = 2.5  # one-electron pixels this much likelier beside each other than anywhere are no dark current
+RANDOM_NEIGHBOUR_RATIO = 2.5  # one-electron pixels this much likelier beside each other than around are no dark current
+RANDOM_WINDOW_PX = 15  # the square around a pixel its neighbour is compared with
+RANDOM_MIN_PX = 20  # one-electron pixels, away from deposits, that scatter can be judged on
+DEPOSIT_CHANCE = 1e-4  # a pixel charge dark current makes less often than this is a deposit's (`electrons_are_random`)
+PEAK_SHARE = 0.8  # of the pixels of 0.5 to 1.5 electrons, at least this share in the one-electron peak
 MIN_BACKGROUND_SHARE = 0.2  # fewer pixels than this near the background: it is not trusted
 
 
@@ -127,20 +131,69 @@ def ccd_row_background(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pedestal, noise
 
 
-def electrons_are_random(electrons: np.ndarray) -> bool:
+def one_electron_peak(electrons: np.ndarray, noise_electrons: float) -> bool:
+    """Whether the pixels of 0.5 to 1.5 electrons (electrons (h, w), pedestal subtracted) are a peak at one electron.
+
+    One electron read with the readout noise `noise_electrons` lies within
+    three noise sigmas (and 0.1 electron, the gain's first estimate) of 1;
+    `PEAK_SHARE` of those pixels must. A level spread over the window (a
+    glow of a frame whose electrons are not resolved, whose noise makes the
+    comb's peaks look narrow) fills the window evenly instead. And within one
+    sigma of 1 there must be more pixels than within one sigma of -1 (where
+    only the zero peak's tail reaches), by 5 standard deviations and 10
+    pixels: on a frame whose electrons are not resolved, the window may hold
+    nothing but that tail.
+    """
+    sigma = max(noise_electrons, 1e-3)
+    with np.errstate(invalid="ignore"):
+        window = electrons[(electrons > 0.5) & (electrons < 1.5)]
+        mirror = np.count_nonzero(np.abs(electrons + 1.0) < sigma)
+    if window.size == 0 or np.mean(np.abs(window - 1.0) < 3.0 * sigma + 0.1) < PEAK_SHARE:
+        return False
+    return bool(np.count_nonzero(np.abs(window - 1.0) < sigma) > mirror + 5.0 * np.sqrt(mirror) + 10.0)
+
+
+def electrons_are_random(electrons: np.ndarray, noise_electrons: float, around_px: int | None = None) -> bool:
     """Whether the one-electron pixels of a frame (electrons (h, w), pedestal subtracted) are scattered as dark current is.
 
-    Dark-current electrons fall at random: a pixel's right-hand neighbour is
-    in the one-electron peak about as often as any pixel. A glowing block or
-    a hot segment whose level happens to look like the next peak of a comb is
-    contiguous instead (the neighbour is nearly always there too).
+    Dark-current electrons fall at random: a pixel's neighbour is in the
+    one-electron peak about as often as any pixel of the frame, or (given
+    `around_px`) as any pixel of the square of that side around it, for the
+    dark current may rise with the row and glow near the readout corner. A
+    glowing block whose level happens to look like the next peak of a comb
+    is contiguous instead (the neighbour is nearly always there too); in
+    squares, one that holds more one-electron pixels than any Poisson
+    charge makes, or too few pixels of none (under a tenth of the one-electron
+    share where that share is over a tenth; Poisson charge holds at least a
+    quarter), is no dark current. Neighbours are taken along the row and
+    along the column, and the lower ratio counts: a serial streak or a hot
+    column of about one electron a pixel is a line. Pixels beside a deposit
+    are left out (a pixel charge the frame's dark current makes less often
+    than `DEPOSIT_CHANCE`, the dark current read off the zero peak's share
+    with the readout noise `noise_electrons`): a deposit's halo lies beside
+    itself along a track, and at low dark current it is most of the peak.
+    Fewer than `RANDOM_MIN_PX` such pixels show no scatter.
     """
-    one = (electrons > 0.5) & (electrons < 1.5)
-    share = one.mean()
-    if share == 0:
+    with np.errstate(invalid="ignore"):
+        one = (electrons > 0.5) & (electrons < 1.5)
+        zero = np.abs(electrons) < 0.5
+        zero_peak = np.mean(zero) / special.erf(0.5 / (np.sqrt(2.0) * max(noise_electrons, 1e-3)))
+        lambda_e = -np.log(min(max(zero_peak, 1e-6), 1.0))  # the zero peak holds exp(-lambda) of the pixels
+        deposit = max(float(stats.poisson.isf(DEPOSIT_CHANCE, max(lambda_e, 1e-6))) + 0.5, 1.5)
+        one &= ~ndimage.binary_dilation(electrons >= deposit, np.ones((3, 3), bool))
+    count = np.count_nonzero(one)
+    if count < RANDOM_MIN_PX:
         return False
-    beside = np.count_nonzero(one[:, 1:] & one[:, :-1]) / max(np.count_nonzero(one[:, :-1]), 1)
-    return beside < RANDOM_NEIGHBOUR_RATIO * share + 0.02
+    if around_px is None:
+        share = np.full(one.shape, count / one.size, dtype=np.float32)
+    else:
+        share = ndimage.uniform_filter(one.astype(np.float32), around_px, mode="nearest")
+        zeros = ndimage.uniform_filter(zero.astype(np.float32), around_px, mode="nearest")
+        if np.count_nonzero(one & ((share > 0.5) | ((share > 0.1) & (zeros < 0.1 * share)))) > 0.1 * count:
+            return False
+    pairs = [(np.count_nonzero(one[:, 1:] & one[:, :-1]), float(share[:, 1:][one[:, :-1]].sum())),
+             (np.count_nonzero(one[1:] & one[:-1]), float(share[1:][one[:-1]].sum()))]
+    return min(seen - RANDOM_NEIGHBOUR_RATIO * expected for seen, expected in pairs) < 0.02 * count
 
 
 def skipper_background(frame: np.ndarray, gain: float) -> Background:
@@ -173,7 +226,10 @@ def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     (the pedestal may drift by more than an electron over a frame), shows a
     comb of peaks (`calibration.estimate_start`), its readout noise is below
     0.35 gain, and its one-electron pixels are scattered as dark current is
-    (`electrons_are_random`). First estimates, from a sample: tens of ms.
+    (`electrons_are_random`): over the whole frame, or where the dark
+    current varies, around each pixel, when they also are a peak of the
+    readout noise at one electron (`one_electron_peak`: a glow's gradient on
+    a frame whose electrons are not resolved is locally random too). First estimates, from a sample: tens of ms.
     """
     from ccdseg.measure.calibration import RESOLVED_NOISE_PER_GAIN, estimate_start
 
@@ -187,7 +243,10 @@ def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     gain, noise = start["gain_adu"], start["noise_adu"]
     if gain is None or not noise < RESOLVED_NOISE_PER_GAIN * gain:
         return None
-    return (gain, noise) if electrons_are_random((grid - start["offset_adu"]) / gain) else None
+    electrons, sigma = (grid - start["offset_adu"]) / gain, noise / gain
+    random = electrons_are_random(electrons, sigma) or (
+        one_electron_peak(electrons, sigma) and electrons_are_random(electrons, sigma, RANDOM_WINDOW_PX))
+    return (gain, noise) if random else None
 
 
 def frame_background(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -> Background:

@@ -62,3 +62,46 @@ def test_glowing_blocks_are_not_taken_for_electron_peaks():
     rng = np.random.default_rng(0)
     assert all(single_electrons(simulate_frame(rng, random_parameters(rng), "mixed", (256, 256)).image) is None
                for _ in range(20))
+
+
+def _low_dark_current_frame(rng, lam=0.002, noise=0.15, shape=(320, 640)):
+    """Electrons of a skipper frame at low dark current: glow at the corner, a serial streak, a track with its halo."""
+    rows, cols = np.indices(shape)
+    expected = lam + 3.0 * np.exp(-(rows + cols) / 25.0)  # amplifier glow near the readout corner
+    expected[100, 200:500] += 1.0  # a serial streak of one electron a pixel
+    expected[200:203, 100:400] += [[1.0], [8.0], [1.0]]  # a straight track: its core and halo rows
+    return rng.poisson(expected) + rng.normal(0.0, noise, shape)
+
+
+def test_single_electrons_at_low_dark_current_are_random_despite_glow_streaks_and_tracks():
+    rng = np.random.default_rng(3)
+    frame = _low_dark_current_frame(rng)
+    around = background.RANDOM_WINDOW_PX
+    assert background.electrons_are_random(frame, 0.15, around) and background.one_electron_peak(frame, 0.15)
+    assert not background.electrons_are_random(frame, 0.15)  # over the whole frame, the glow's electrons bunch
+    block = rng.normal(0.0, 0.15, (320, 640))
+    block[100:160, 100:300] += 1.0  # a glowing block whose level looks like one electron
+    block[rng.uniform(size=block.shape) < 0.002] += 1.0
+    assert not background.electrons_are_random(block, 0.15) and not background.electrons_are_random(block, 0.15, around)
+
+
+def test_the_one_electron_peak_has_the_noise_width():
+    rng = np.random.default_rng(4)
+    comb = np.where(rng.uniform(size=(200, 300)) < 0.01, 1.0, 0.0) + rng.normal(0.0, 0.05, (200, 300))
+    assert background.one_electron_peak(comb, 0.05)
+    smooth = comb.copy()
+    smooth[:, :60] = rng.uniform(0.0, 2.0, (200, 60))  # a glow's gradient: levels spread over the window
+    assert not background.one_electron_peak(smooth, 0.05)
+
+
+def test_skipper_frames_at_low_dark_current_are_recognised():
+    """Science frames hold far less dark current than the DAMIC-M test frame: 0.001 electron a pixel."""
+    from dataclasses import replace
+
+    from ccdseg.evaluate.skipper_targets import skipper_test_frames
+    from ccdseg.simulate.detector import random_detector
+
+    frames = skipper_test_frames(20, 9301, detector=lambda rng: replace(random_detector(rng),
+                                                                           dark_current_electrons_per_pixel=0.001))
+    found = [background.single_electrons(frame.image) for frame in frames]
+    assert sum(f is not None for f in found) >= 18  # 8 before one-electron pixels beside deposits were left out
