@@ -56,7 +56,7 @@ from ccdseg.evaluate.injection import injection_efficiency
 from ccdseg.evaluate.report import FRAME_SIZE_PX, headline, markdown_report
 from ccdseg.evaluate.speed import machine_info, measure_inference, measure_labelling, measure_simulation, measure_training
 from ccdseg.evaluate.speed_commands import measure_ccd_file, measure_ccd_simulation
-from ccdseg.evaluate.skipper_bench import classical_skipper_methods, measure_skipper
+from ccdseg.evaluate.skipper_bench import classical_skipper_methods, measure_beyond_range, measure_skipper
 from ccdseg.infer.model_choice import ModelChoice
 from ccdseg.infer.segmenter import Segmenter
 from ccdseg.plots.results import plot_efficiency, plot_injection
@@ -90,6 +90,7 @@ class BenchmarkSettings:
     skipper_frames: int = 100  # DAMIC-M amplifier frames (320 x 640) over the whole range
     skipper_dark_frames: int = 24  # ... and at 2 electrons per pixel of dark current
     skipper_validation_frames: int = 4  # on which the classical methods are tuned for skipper frames
+    skipper_beyond_frames: int = 20  # ... and for each case beyond the trained range (`skipper_bench.BEYOND_RANGE`)
     ccd_rows: int = 6144  # a whole DAMIC-M CCD simulated, for its time and memory
 
     @classmethod
@@ -112,6 +113,7 @@ class BenchmarkSettings:
             skipper_frames=2,
             skipper_dark_frames=1,
             skipper_validation_frames=1,
+            skipper_beyond_frames=1,
             ccd_rows=768,
         )
 
@@ -248,6 +250,7 @@ def run_skipper(settings: BenchmarkSettings, skipper_path: Path | None) -> dict:
     methods.update(classical)
     results = measure_skipper(methods, settings.skipper_frames, settings.skipper_dark_frames)
     results["tuning"] = tuning
+    results["beyond_range"] = measure_beyond_range(methods, settings.skipper_beyond_frames)
     return results
 
 

@@ -74,3 +74,21 @@ def test_the_whole_ccd_file_gets_its_row_and_headline_line():
     assert "whole DAMIC-M CCD's file (4 amplifiers of 6144 x 1536 px" in markdown
     assert "| 1.90 MP/s (20.0 s; 0.76 x the bare Keras model `skipper.keras`" in markdown
     assert headline(report)[-1] == "a whole DAMIC-M CCD's file: 1.90 MP/s, 0.76 x the bare Keras model"
+
+
+def test_skipper_frames_beyond_the_trained_range_get_their_table():
+    from ccdseg.evaluate.report import skipper_section
+
+    scores = {"line_found": 1.0, "line_with_hot_pixel": 0.0, "line_kev": 5.9, "track_cluster": 0.98,
+              "track_cluster_visible": 0.99, "track_glowing_or_hot": 0.01, "fakes_per_frame": 0.5,
+              "fakes_per_frame_dark": 0.0, "glowing_f1": 0.97, "hot_pixel_f1": 0.96, "deposits_found": 90,
+              "deposits": 93, "seconds_per_frame": 0.3}
+    skipper = {"frames": 2, "dark_frames": 1, "shape_px": [320, 640], "dark_current_electrons": 2.0,
+               "methods": {"shipped models": scores},
+               "beyond_range": {"frames": 20, "cases": {"dark current 0.001 e/px": {
+                   "recognised": 19, "methods": {"shipped models": scores}}}}}
+    lines = skipper_section(skipper)
+    row = "| dark current 0.001 e/px | 19 of 20 | shipped models | 1.0000 | 0.0000 | 0.9800 | 0.0100 | 0.50 | 0.970 | 0.960 |"
+    assert row in lines and any(line.startswith("Beyond the range the skipper model was trained on (20 frames") for line in lines)
+    del skipper["beyond_range"]
+    assert not any("Beyond the range" in line for line in skipper_section(skipper))

@@ -73,3 +73,14 @@ def test_the_track_share_has_its_standard_error_over_frames(frames):
     spoilt[0][spoilt[0] == CLUSTER] = BACKGROUND  # one frame loses every track pixel, the others keep theirs
     scores = targets.deposit_scores(frames, spoilt)
     assert 0.0 < scores["track_cluster"] < 1.0 and scores["track_cluster_error"] > 0.1
+
+
+def test_frames_beyond_the_trained_range_are_scored_case_by_case():
+    from ccdseg.evaluate.skipper_bench import BEYOND_RANGE, measure_beyond_range
+
+    result = measure_beyond_range({"nothing": lambda image: np.zeros(image.shape, np.uint8)}, 1)
+    assert list(result["cases"]) == list(BEYOND_RANGE) and result["frames"] == 1
+    for case in result["cases"].values():
+        scores = case["methods"]["nothing"]
+        assert case["recognised"] in (0, 1) and scores["line_found"] == 0.0 and scores["fakes_per_frame"] == 0.0
+        assert scores["deposits"] > 0 and scores["deposits_found"] == 0
