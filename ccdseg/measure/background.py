@@ -22,6 +22,7 @@ RANDOM_NEIGHBOUR_RATIO = 2.5  # one-electron pixels this much likelier beside ea
 RANDOM_WINDOW_PX = 15  # the square around a pixel its neighbour is compared with
 RANDOM_MIN_PX = 20  # one-electron pixels, away from deposits, that scatter can be judged on
 DEPOSIT_CHANCE = 1e-4  # a pixel charge dark current makes less often than this is a deposit's (`electrons_are_random`)
+BORDERLINE_NOISE_PER_GAIN = 0.45  # a first reading of noise / gain from 0.35 to this is checked by the whole calibration
 PEAK_SHARE = 0.8  # of the pixels of 0.5 to 1.5 electrons, at least this share in the one-electron peak
 MIN_BACKGROUND_SHARE = 0.2  # fewer pixels than this near the background: it is not trusted
 
@@ -219,17 +220,31 @@ def _column_sample(frame: np.ndarray, max_columns: int) -> np.ndarray:
     return frame[:, :: max(1, math.ceil(frame.shape[1] / max_columns))]
 
 
+def _calibrated(frame: np.ndarray, gain: float, noise: float) -> tuple[float, float]:
+    """(gain, noise) ADU of the frame's whole calibration (`frame_fit.fit_frame`), or the ones given when it fails."""
+    from ccdseg.measure.frame_fit import fit_frame
+
+    try:
+        fit = fit_frame(np.asarray(frame, dtype=np.float64)).fit
+    except UserInputError:
+        return gain, noise
+    return fit.gain_adu, fit.noise_adu
+
+
 def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -> tuple[float, float] | None:
     """(gain, readout noise) ADU of a frame whose single electrons are resolved (a skipper frame); None otherwise.
 
     Resolved: the pixel distribution, each row taken from its 2 % quantile
     (the pedestal may drift by more than an electron over a frame), shows a
-    comb of peaks (`calibration.estimate_start`), its readout noise is below
-    0.35 gain, and its one-electron pixels are scattered as dark current is
-    (`electrons_are_random`): over the whole frame, or where the dark
-    current varies, around each pixel, when they also are a peak of the
-    readout noise at one electron (`one_electron_peak`: a glow's gradient on
-    a frame whose electrons are not resolved is locally random too). First estimates, from a sample: tens of ms.
+    comb of peaks (`calibration.estimate_start`); its readout noise is below
+    0.35 gain (where the histogram's first reading says 0.35 to 0.45, the
+    frame's whole calibration, `frame_fit.fit_frame`, has the last word: its
+    overlapping peaks sit closer than the gain); and its one-electron pixels
+    are scattered as dark current is (`electrons_are_random`), over the
+    whole frame or, where the dark current varies, around each pixel, when
+    they also are a peak of the readout noise at one electron
+    (`one_electron_peak`: a glow's gradient on a frame whose electrons are
+    not resolved is locally random too). From a sample: tens of ms.
     """
     from ccdseg.measure.calibration import RESOLVED_NOISE_PER_GAIN, estimate_start
 
@@ -241,6 +256,8 @@ def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     except UserInputError:  # too few pixels or no spread: no comb to look for
         return None
     gain, noise = start["gain_adu"], start["noise_adu"]
+    if gain is not None and RESOLVED_NOISE_PER_GAIN * gain <= noise < BORDERLINE_NOISE_PER_GAIN * gain:
+        gain, noise = _calibrated(frame, gain, noise)  # overlapping peaks read off the histogram sit too close
     if gain is None or not noise < RESOLVED_NOISE_PER_GAIN * gain:
         return None
     electrons, sigma = (grid - start["offset_adu"]) / gain, noise / gain
