@@ -270,7 +270,9 @@ def frame_background(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     """The background of one frame (h, w) ADU, row by row, in either regime (NaN pixels ignored).
 
     Where single electrons are resolved (`single_electrons`): the frame's
-    whole calibration, on the whole frame (`skipper_background`); else
+    whole calibration, on the whole frame (`skipper_background`; where its
+    fit finds no comb of its own, as at very low dark current, with the gain
+    `single_electrons` read held); else
     `ccd_row_background` on every row, its columns sampled down to
     `max_columns`. The background is not trusted (and its level and spread
     are those of the whole frame) when fewer than `MIN_BACKGROUND_SHARE` of
@@ -278,11 +280,12 @@ def frame_background(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     """
     frame = np.asarray(frame, dtype=np.float32)
     sample = _column_sample(frame, max_columns)
-    if single_electrons(frame, max_columns) is not None:
+    resolved = single_electrons(frame, max_columns)
+    for gain in [] if resolved is None else [None, resolved[0]]:
         try:
-            return _checked(skipper_background(frame, None), sample)
-        except UserInputError:  # no comb after all on the whole frame: measured as a CCD frame
-            pass
+            return _checked(skipper_background(frame, gain), sample)
+        except UserInputError:  # the whole frame's fit found no comb: again with the first reading's gain held
+            continue
     level, noise_rows = ccd_row_background(sample)
     return _checked(Background(level, noise_rows, None, float(np.nanmedian(noise_rows))), sample)
 

@@ -121,7 +121,9 @@ def _frame_masks(electrons: np.ndarray, kmax: int, lambda_e: float, noise_e: flo
     window = min(STREAK_WINDOW_PX, electrons.shape[1])
     sums = ndimage.uniform_filter1d(np.where(usable, electrons, lambda_rows[:, None]), window, axis=1) * window
     rows = STREAK_NEIGHBOUR_ROWS
-    around = ndimage.uniform_filter1d(sums, rows, axis=0, mode="nearest")
+    around = ndimage.uniform_filter1d(sums, rows, axis=0, mode="nearest")  # the first rows: the glow's gradient
+    last = min(rows, len(sums))  # the last rows read: mirrored, so a streak there is not its own neighbour
+    around[-last:] = ndimage.uniform_filter1d(sums[-2 * last:], rows, axis=0, mode="mirror")[-last:]
     around *= rows
     around -= sums
     around /= rows - 1

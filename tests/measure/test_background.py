@@ -118,3 +118,23 @@ def test_frames_whose_first_reading_of_the_noise_is_borderline_are_checked_by_th
     found = [background.single_electrons(frame.image) for frame in frames]
     assert all(f is not None for f in found)  # 18 of 20 on the first reading alone
     assert all(abs(gain / frame.params.gain_adu_per_electron - 1) < 0.05 for (gain, _), frame in zip(found, frames))
+
+
+def test_a_frame_whose_whole_fit_finds_no_comb_is_calibrated_with_the_first_readings_gain():
+    """At 0.001 electron a pixel the bands of rows hold too few one-electron pixels for their own peak."""
+    from dataclasses import replace
+
+    import pytest
+
+    from ccdseg.core.errors import UserInputError
+    from ccdseg.evaluate.skipper_targets import skipper_test_frames
+    from ccdseg.measure.frame_fit import fit_frame
+    from ccdseg.simulate.detector import random_detector
+
+    frame = skipper_test_frames(13, 8301, detector=lambda rng: replace(random_detector(rng),
+                                                                         dark_current_electrons_per_pixel=0.001))[12]
+    with pytest.raises(UserInputError, match="no 1-electron peak"):
+        fit_frame(frame.image)
+    measured = background.frame_background(frame.image)
+    assert measured.fit is not None  # a skipper frame's calibration: its defects and the Poisson test of clusters
+    assert measured.gain_adu_per_electron == pytest.approx(frame.params.gain_adu_per_electron, rel=0.03)

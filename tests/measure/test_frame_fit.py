@@ -95,3 +95,16 @@ def test_a_hot_column_from_a_defect_low_in_the_frame_starts_there():
     fit = fit_frame(image)
     rows = dict(zip([c for c, _ in fit.hot_columns], fit.hot_column_rows))
     assert abs(rows[384] - 40) <= 2 and rows[200] == 0
+
+
+@pytest.mark.parametrize("row", [160, 319])
+def test_a_streak_is_found_in_the_last_row_read_too(row):
+    """The baseline of the last rows is their neighbours, mirrored: not copies of the streak's own row."""
+    physics = replace(DAMIC_M, serial_streaks_per_frame=0.0, hot_columns_per_frame=0.0, amplifier_glow_probability=0.0,
+                      dark_current_electrons_per_pixel=0.05)
+    frame = simulate_skipper_frame(np.random.default_rng(8), physics, (320, 640))
+    image = frame.image.copy()
+    streak = np.random.default_rng(1).poisson(1.5, 300)  # serial-register charge, 1.5 electrons a pixel
+    image[row, 200:500] += streak * physics.gain_adu_per_electron
+    streaks = fit_frame(image).streaks
+    assert streaks[row, 200:500].mean() > 0.9 and not streaks[row, 560:].any()
