@@ -37,6 +37,7 @@ GLOW_SIGMA = 4.0                 # significance of a square's excess over its ro
 GLOW_BLOCK_PX = 5                # glow is measured on blocks of this many pixels a side
 GLOW_REACH_PX = 400              # farthest distance (row + column) from the readout corner where glow is measured
 DEFECT_ROW_SIGMA = 6.0           # a hot column starts at a row only when its charge steps up there by this many standard errors
+DEPOSIT_GAP_ROWS = 10          # masked rows at a hot column's step this few are a compact deposit's (below the step)
 DEFECT_ROW_MIN_PX = 8            # usable pixels on each side of that row, at least
 
 
@@ -210,7 +211,9 @@ def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int], var
     above its defect), never below `variance_e`, the dark current's and the
     noise's, and holds at least `DEFECT_ROW_MIN_PX` pixels. A split of at
     least `DEFECT_ROW_SIGMA` is the defect's row; otherwise the column is hot
-    from row 0.
+    from row 0. Rows a deposit masks tie with the first usable row after
+    them; up to `DEPOSIT_GAP_ROWS` of them (an X-ray, grown) go below the
+    step, for a compact bright deposit is a cluster, never a hot pixel.
     """
     if not columns:
         return ()
@@ -228,7 +231,12 @@ def _defect_rows(excess: np.ndarray, usable: np.ndarray, columns: list[int], var
     enough = (n_below >= DEFECT_ROW_MIN_PX) & (n_above >= DEFECT_ROW_MIN_PX)
     statistic = np.where(enough, np.nan_to_num(statistic), 0.0)
     split = np.argmax(statistic, axis=0)
-    found = statistic[split, np.arange(len(columns))] >= DEFECT_ROW_SIGMA
+    best = statistic[split, np.arange(len(columns))]
+    for k, row in enumerate(split):  # rows a deposit masks tie with the first row after them: a short run goes below
+        tied = np.flatnonzero(statistic[row:, k] != best[k])
+        run = int(tied[0]) if tied.size else statistic.shape[0] - row
+        split[k] += run - 1 if run - 1 <= DEPOSIT_GAP_ROWS else 0
+    found = best >= DEFECT_ROW_SIGMA
     return tuple(int(row) if step else 0 for row, step in zip(split, found))
 
 

@@ -108,3 +108,15 @@ def test_a_streak_is_found_in_the_last_row_read_too(row):
     image[row, 200:500] += streak * physics.gain_adu_per_electron
     streaks = fit_frame(image).streaks
     assert streaks[row, 200:500].mean() > 0.9 and not streaks[row, 560:].any()
+
+
+@pytest.mark.parametrize("masked, first_row", [(8, 124), (20, 116)])
+def test_rows_a_compact_deposit_masks_at_a_columns_step_go_below_it(masked, first_row):
+    """An X-ray on a hot column's first row masks it: a short masked run is the deposit's, a long one stays listed."""
+    rng = np.random.default_rng(6)
+    rows, dark, noise = 320, 0.05, 0.2
+    excess = rng.poisson(dark, (rows, 1)) - dark + rng.normal(0.0, noise, (rows, 1))
+    excess[120:, 0] += 3.0  # the hot column's charge from its defect at row 120
+    usable = np.ones_like(excess, dtype=bool)
+    usable[116 : 116 + masked, 0] = False  # the deposit's bright pixels, grown
+    assert _defect_rows(excess, usable, [0], dark + noise**2) == (first_row,)
