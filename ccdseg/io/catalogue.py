@@ -140,8 +140,9 @@ def _table_hdu(table: dict, columns: tuple[Column, ...], name: str):
     fits_columns = []
     for column in columns:
         values = np.asarray(table[column.name])
-        if column.dtype == "str":
-            values = np.array([header_text(v) for v in values], dtype=str)
+        if column.dtype == "str":  # a few names, each on thousands of rows: each made ASCII once
+            names, where = np.unique(values.astype(str), return_inverse=True)
+            values = np.array([header_text(v) for v in names], dtype=str)[where.ravel()] if values.size else values.astype(str)
             fmt = f"{max(values.dtype.itemsize // 4, 1)}A"
         else:
             values = values.astype(column.dtype)

@@ -154,3 +154,11 @@ def test_a_truncated_catalogue_is_one_error_without_warnings(tmp_path, recwarn):
     with pytest.raises(UserInputError, match="truncated|not a readable"):
         read_catalogue_fits(path)
     assert len(recwarn) == 0
+
+
+def test_frame_names_keep_their_rows_order_and_become_ascii(tmp_path):
+    names = np.array(["b_frame", "a_frame", "café", "b_frame", "a_frame", "café"])
+    cat = {c.name: (names if c.name == "frame" else np.arange(6).astype(c.dtype) if c.dtype != "str" else
+                    np.array(["CCD_A"] * 6)) for c in COLUMNS}
+    back = read_catalogue_fits(write_catalogue_fits(tmp_path / "clusters.fits", cat))
+    assert list(back["frame"]) == ["b_frame", "a_frame", "caf\\xe9", "b_frame", "a_frame", "caf\\xe9"]
