@@ -142,7 +142,7 @@ def _table_hdu(table: dict, columns: tuple[Column, ...], name: str):
         values = np.asarray(table[column.name])
         if column.dtype == "str":  # a few names, each on thousands of rows: each made ASCII once
             names, where = np.unique(values.astype(str), return_inverse=True)
-            values = np.array([header_text(v) for v in names], dtype=str)[where.ravel()] if values.size else values.astype(str)
+            values = np.array([header_text(v) for v in names], dtype=str)[where.ravel()]
             fmt = f"{max(values.dtype.itemsize // 4, 1)}A"
         else:
             values = values.astype(column.dtype)

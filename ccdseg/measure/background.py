@@ -186,7 +186,7 @@ def electrons_are_random(electrons: np.ndarray, noise_electrons: float, around_p
     if count < RANDOM_MIN_PX:
         return False
     if around_px is None:
-        share = np.full(one.shape, count / one.size, dtype=np.float32)
+        share = np.broadcast_to(np.float32(count / one.size), one.shape)
     else:
         share = ndimage.uniform_filter(one.astype(np.float32), around_px, mode="nearest")
         zeros = ndimage.uniform_filter(zero.astype(np.float32), around_px, mode="nearest")

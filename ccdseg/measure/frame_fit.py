@@ -37,7 +37,7 @@ GLOW_SIGMA = 4.0                 # significance of a square's excess over its ro
 GLOW_BLOCK_PX = 5                # glow is measured on blocks of this many pixels a side
 GLOW_REACH_PX = 400              # farthest distance (row + column) from the readout corner where glow is measured
 DEFECT_ROW_SIGMA = 6.0           # a hot column starts at a row only when its charge steps up there by this many standard errors
-DEPOSIT_GAP_ROWS = 10          # masked rows at a hot column's step this few are a compact deposit's (below the step)
+DEPOSIT_GAP_ROWS = 10            # masked rows at a hot column's step this few are a compact deposit's (below the step)
 DEFECT_ROW_MIN_PX = 8            # usable pixels on each side of that row, at least
 
 
