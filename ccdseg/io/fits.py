@@ -28,6 +28,9 @@ STRUCTURAL_KEYWORDS = (
     "SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS",
     "BZERO", "BSCALE", "BLANK", "BUNIT", "DATAMIN", "DATAMAX", "CHECKSUM", "DATASUM",
 )  # fmt: skip
+FPACK_QUANTIZE_LEVEL = 4.0  # fpack's default: float data stored with a step of a quarter of each row's noise
+SUBTRACTIVE_DITHER_1 = 1  # fpack's default quantisation method (cfitsio's code)
+FPACK_DITHER_SEED = 1  # a fixed dither seed (1 to 10000): the same data always make the same file
 
 
 @dataclass
@@ -368,8 +371,11 @@ def write_image_extensions(
 
     extensions : (EXTNAME, data (h, w), header cards {keyword: (value, comment)}) per image HDU, in order;
     primary_cards : cards of the primary HDU, which holds no data (the readout configuration).
-    With `compress`, each image HDU is tile-compressed (RICE; float data
-    quantised as fpack does, integers lossless), as `.fz` files are.
+    With `compress`, each image HDU is tile-compressed (RICE), as `.fz` files
+    are: integers lossless, float data quantised as fpack does by default
+    (one row a tile, a step of a quarter of the row's noise, subtractive
+    dither; `FPACK_QUANTIZE_LEVEL`), the dither from a fixed seed so that
+    the same data always make the same file.
     """
     from astropy.io import fits
 
@@ -381,7 +387,11 @@ def write_image_extensions(
         header = fits.Header()
         for key, card in cards.items():
             header[key] = card
-        kind = fits.CompImageHDU if compress else fits.ImageHDU
-        hdus.append(kind(data=np.ascontiguousarray(data), header=header, name=name))
+        if compress:
+            hdus.append(fits.CompImageHDU(data=np.ascontiguousarray(data), header=header, name=name,
+                                          quantize_level=FPACK_QUANTIZE_LEVEL, quantize_method=SUBTRACTIVE_DITHER_1,
+                                          dither_seed=FPACK_DITHER_SEED))
+        else:
+            hdus.append(fits.ImageHDU(data=np.ascontiguousarray(data), header=header, name=name))
     hdul = fits.HDUList(hdus)
     return write_atomically(path, lambda tmp: hdul.writeto(tmp, output_verify="silentfix+ignore"), force)

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage, special, stats
 
 from ccdseg.core.errors import UserInputError
+from ccdseg.measure.quantisation import dequantised
 
 # %% Defaults
 STATISTICS_MAX_PX = 1_000_000
@@ -244,11 +245,13 @@ def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     whole frame or, where the dark current varies, around each pixel, when
     they also are a peak of the readout noise at one electron
     (`one_electron_peak`: a glow's gradient on a frame whose electrons are
-    not resolved is locally random too). From a sample: tens of ms.
+    not resolved is locally random too). From a sample: tens of ms. Values
+    quantised onto a grid are spread over their step first
+    (`quantisation.dequantised`).
     """
     from ccdseg.measure.calibration import RESOLVED_NOISE_PER_GAIN, estimate_start
 
-    sample = _column_sample(np.asarray(frame, dtype=np.float32), max_columns)
+    sample = dequantised(_column_sample(np.asarray(frame, dtype=np.float32), max_columns))
     srt, count = _sorted_rows(sample)
     grid = statistics_sample(sample - _at(srt, (count * 0.02).astype(np.int64))[:, None])
     try:
@@ -276,9 +279,11 @@ def frame_background(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     `ccd_row_background` on every row, its columns sampled down to
     `max_columns`. The background is not trusted (and its level and spread
     are those of the whole frame) when fewer than `MIN_BACKGROUND_SHARE` of
-    the pixels lie within 4 spreads of it.
+    the pixels lie within 4 spreads of it. Values quantised onto a grid
+    (a `.fz` file without dither) are measured spread over their step
+    (`quantisation.dequantised`).
     """
-    frame = np.asarray(frame, dtype=np.float32)
+    frame = dequantised(np.asarray(frame, dtype=np.float32))
     sample = _column_sample(frame, max_columns)
     resolved = single_electrons(frame, max_columns)
     for gain in [] if resolved is None else [None, resolved[0]]:

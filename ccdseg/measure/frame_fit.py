@@ -25,6 +25,7 @@ from ccdseg.measure.calibration import (
     kmax_for,
     measure_pedestals,
 )
+from ccdseg.measure.quantisation import dequantised
 
 # %% Defaults
 STREAK_WINDOW_PX = 32            # running window along a row that finds horizontal streaks
@@ -176,10 +177,11 @@ def fit_frame(image: np.ndarray, gain_adu_per_electron: float | None = None, row
     columns, then fits the comb in `row_bands` bands of rows (fewer on small frames) sharing gain, noise
     and offset. First-column excess: column 0's mean charge minus its rows' lambda, electrons per pixel.
     Hot columns: others over 6 sigma and 0.1 electron above the median of their 20 neighbours.
+    Values quantised onto a grid are spread over their step first (`quantisation.dequantised`).
     UserInputError for frames not 2-D, under 16 px a side or all NaN, without a resolved 1-electron
     peak (and no gain given), or whose fit does not converge.
     """
-    frame = check_frame(image)
+    frame = dequantised(check_frame(image))
     pedestal, start = measure_pedestals(frame, gain_adu_per_electron, None, require_gain=True)
     gain, noise, lam = start["gain_adu"], start["noise_adu"], max(start["lambda_electrons"], 1e-3)
     residual = frame - pedestal[:, None]
