@@ -26,6 +26,8 @@ DEPOSIT_CHANCE = 1e-4  # a pixel charge dark current makes less often than this 
 BORDERLINE_NOISE_PER_GAIN = 0.45  # a first reading of noise / gain from 0.35 to this is checked by the whole calibration
 PEAK_SHARE = 0.8  # of the pixels of 0.5 to 1.5 electrons, at least this share in the one-electron peak
 MIN_BACKGROUND_SHARE = 0.2  # fewer pixels than this near the background: it is not trusted
+COMB_ZERO_SHARE = 0.3  # a comb with at least this share of pixels at zero electrons (dark current under ~1.2 e/px)
+COMB_TWO_SHARE = 0.05  # and more than this share at two electrons, twice as many as at one, is no Poisson charge
 
 
 # %% Functions
@@ -155,6 +157,25 @@ def one_electron_peak(electrons: np.ndarray, noise_electrons: float) -> bool:
     return bool(np.count_nonzero(np.abs(window - 1.0) < sigma) > mirror + 5.0 * np.sqrt(mirror) + 10.0)
 
 
+def levels_are_poisson(electrons: np.ndarray) -> bool:
+    """Whether the shares of pixels at 0, 1 and 2 electrons (electrons, any shape, pedestal subtracted) can be dark current.
+
+    Poisson charge, even with a mean that varies over the frame, holds more
+    pixels at two electrons than at one only where the mean exceeds two, so
+    not while `COMB_ZERO_SHARE` of the pixels hold none. A frame whose
+    electrons are not resolved can show a "comb" whose one-electron peak is
+    the noise's tail (the dark current's skew) and whose two-electron peak
+    is a glowing block's level (a fifth of the pixels): more than
+    `COMB_TWO_SHARE` of the pixels at two electrons and twice as many as at
+    one is such a comb.
+    """
+    finite = electrons[np.isfinite(electrons)]
+    if finite.size == 0:
+        return False
+    zero, one, two = (np.count_nonzero(np.abs(finite - k) < 0.5) / finite.size for k in range(3))
+    return not (zero >= COMB_ZERO_SHARE and two > max(2.0 * one, COMB_TWO_SHARE))
+
+
 def electrons_are_random(electrons: np.ndarray, noise_electrons: float, around_px: int | None = None) -> bool:
     """Whether the one-electron pixels of a frame (electrons (h, w), pedestal subtracted) are scattered as dark current is.
 
@@ -237,7 +258,8 @@ def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
 
     Resolved: the pixel distribution, each row taken from its 2 % quantile
     (the pedestal may drift by more than an electron over a frame), shows a
-    comb of peaks (`calibration.estimate_start`); its readout noise is below
+    comb of peaks (`calibration.estimate_start`) whose levels hold pixels
+    as Poisson charge can (`levels_are_poisson`); its readout noise is below
     0.35 gain (where the histogram's first reading says 0.35 to 0.45, the
     frame's whole calibration, `frame_fit.fit_frame`, has the last word: its
     overlapping peaks sit closer than the gain); and its one-electron pixels
@@ -264,6 +286,8 @@ def single_electrons(frame: np.ndarray, max_columns: int = BACKGROUND_COLUMNS) -
     if gain is None or not noise < RESOLVED_NOISE_PER_GAIN * gain:
         return None
     electrons, sigma = (grid - start["offset_adu"]) / gain, noise / gain
+    if not levels_are_poisson(electrons):
+        return None
     random = electrons_are_random(electrons, sigma) or (
         one_electron_peak(electrons, sigma) and electrons_are_random(electrons, sigma, RANDOM_WINDOW_PX))
     return (gain, noise) if random else None

@@ -138,3 +138,20 @@ def test_a_frame_whose_whole_fit_finds_no_comb_is_calibrated_with_the_first_read
     measured = background.frame_background(frame.image)
     assert measured.fit is not None  # a skipper frame's calibration: its defects and the Poisson test of clusters
     assert measured.gain_adu_per_electron == pytest.approx(frame.params.gain_adu_per_electron, rel=0.03)
+
+
+def test_a_glowing_block_at_twice_a_tail_peak_is_no_comb_of_electrons():
+    """Other-physics frame 5 of seed 5151: noise 49 ADU, a glowing fifth of the frame 350 ADU up, and the
+    zero peak's tail read as a peak at 120 ADU made a 'comb' of gain 175 ADU; Poisson charge cannot hold
+    four times as many pixels at two electrons as at one while most hold none."""
+    from ccdseg.measure.background import levels_are_poisson, single_electrons
+    from ccdseg.simulate.populations import simulate_population
+
+    frame = simulate_population("other-physics", 6, 5151, (256, 256))[0][5]
+    assert single_electrons(frame) is None
+    rng = np.random.default_rng(5)
+    rising = rng.poisson(np.linspace(0.1, 3.0, 400)[:, None], (400, 600)) + rng.normal(0.0, 0.2, (400, 600))
+    assert levels_are_poisson(rising) and levels_are_poisson(rng.poisson(4.0, (200, 300)) + rng.normal(0.0, 0.2, (200, 300)))
+    glow = rng.normal(0.0, 0.3, (200, 300))
+    glow[:, :60] += 2.0
+    assert not levels_are_poisson(glow)
