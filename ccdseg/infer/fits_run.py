@@ -30,7 +30,7 @@ from ccdseg.core.errors import UserInputError
 from ccdseg.core import stopping
 from ccdseg.core.safe_write import folder_lock, save_text
 from ccdseg.infer.catalogue import cluster_catalogue
-from ccdseg.infer.model_choice import ModelChoice
+from ccdseg.infer.model_choice import ModelChoice, resolved
 from ccdseg.infer.object_search import check_one_object, format_sections
 from ccdseg.infer.provenance import file_status, input_stamp, ran_precision, record_cards, record_key, run_record
 from ccdseg.infer.run_catalogue import finish_run
@@ -39,7 +39,7 @@ from ccdseg.infer.run_plan import FileJob, FrameJob, RunPlan, header_gain, plan_
 from ccdseg.infer.segmenter import PreparedFrame, Segmenter
 from ccdseg.io.catalogue import concatenate, frame_list, with_hdu, write_catalogue_fits
 from ccdseg.io.class_map_fits import hdu_class_map, write_class_map_file
-from ccdseg.io.fits import FitsFrame, header_text, read_fits_frame
+from ccdseg.io.fits import FitsFrame, header_text, image_hdus, read_fits_frame
 from ccdseg.measure.background import frame_background
 from ccdseg.plots.labels import fill_masked, visualize_label
 
@@ -86,15 +86,45 @@ class PreparedJob:
     stamp: tuple[int, int]
 
 
-def prepare_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, options: dict) -> PreparedJob:
+def sibling_kinds(job: FileJob, frame_job: FrameJob, options: dict, known: dict) -> list[bool]:
+    """Whether each other 2-D image HDU of the frame's file shows its single electrons resolved (`model_choice.resolved`).
+
+    Every image HDU of the file counts, not only those segmented (`--hdu`),
+    each read as the frame was (`region`, `max_adu`); one that cannot be
+    read so (another size) is left out. known : {(path, HDU index): bool,
+    or None where it could not be read}, filled and reused, so that a
+    file's frames are looked at once.
+    """
+    if frame_job.plane is not None:
+        return []
+    kinds = []
+    for image in image_hdus(job.path)[1]:
+        key = (job.path, image.index)
+        if image.index == frame_job.hdu.index or len(image.shape) != 2:
+            continue
+        if key not in known:
+            try:
+                known[key] = resolved(read_fits_frame(job.path, image.index, None, options.get("region"),
+                                                      options.get("max_adu")).data)
+            except UserInputError:
+                known[key] = None
+        if known[key] is not None:
+            kinds.append(known[key])
+    return kinds
+
+
+def prepare_frame(choice: ModelChoice, job: FileJob, frame_job: FrameJob, options: dict,
+                  known: dict | None = None) -> PreparedJob:
     """Read one frame, choose the model of its kind and normalise it (its calibration): the first of a frame's steps.
 
-    options : `region`, `max_adu`. Raises `UserInputError` naming the file and HDU.
+    options : `region`, `max_adu`. known : `sibling_kinds`'s memory of the
+    run's files (None: a new one). Raises `UserInputError` naming the file and HDU.
     """
     stamp = input_stamp(job.path)
     frame = read_fits_frame(job.path, frame_job.hdu.index, frame_job.plane, options.get("region"),
                             options.get("max_adu"))
-    segmenter, why = choice.for_frame(frame.data)
+    known = {} if known is None else known
+    segmenter, why = choice.for_frame(frame.data, lambda: sibling_kinds(job, frame_job, options, known))
     return PreparedJob(job, frame_job, frame, segmenter, why, segmenter.prepare(frame.data), stamp)
 
 
@@ -243,11 +273,12 @@ def run_files(choice: ModelChoice, jobs: list[FileJob], output: Path, options: d
     """
     frames = [(job, frame_job) for job in jobs for frame_job in job.frames]
     done: list[dict] = []
+    known: dict = {}  # which frames of the run's files show resolved electrons (`sibling_kinds`)
 
     def prepare(item: tuple[FileJob, FrameJob]) -> dict:
         job, frame_job = item
         where = f"{job.path}: {frame_job.where}"
-        return _never_raising(where, lambda: {"prepared": prepare_frame(choice, job, frame_job, options)})
+        return _never_raising(where, lambda: {"prepared": prepare_frame(choice, job, frame_job, options, known)})
 
     def start(prepared: tuple[tuple[FileJob, FrameJob], dict]) -> dict:
         (job, frame_job), read = prepared

@@ -6,10 +6,14 @@ frames (DAMIC-M: single electrons resolved, readout noise well below an
 electron). A frame is a skipper frame when its pixel distribution shows the
 comb of electron peaks (`measure.background.single_electrons`), which tells
 its noise in electrons: the choice follows the physics of the frame, not
-its file name or header.
+its file name or header. The amplifiers of one file are one readout, all
+skipper or none: a frame whose comb is not found (very little dark current
+and a noise near the limit) is a skipper frame when more than half of its
+file's frames are (`for_frame`'s `siblings`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,12 +61,27 @@ class ModelChoice:
     def default(self) -> Segmenter:
         return self.models["ccd"]
 
-    def for_frame(self, frame: np.ndarray) -> tuple[Segmenter, str]:
-        """The model for one frame (h, w) ADU, and why: its single electrons resolved or not."""
+    def for_frame(self, frame: np.ndarray, siblings: Callable[[], list[bool]] | None = None) -> tuple[Segmenter, str]:
+        """The model for one frame (h, w) ADU, and why: its single electrons resolved or not.
+
+        siblings : called only when the frame's own electrons are not
+        resolved, whether each other frame of its file is resolved
+        (`resolved`); when more than half of the file's frames, this one
+        counted, are, the frame was read with them and gets the skipper model.
+        """
         if len(self.models) == 1:
             return self.default, "the model given"
-        resolved = single_electrons(frame)
-        if resolved is None:
-            return self.default, "single electrons not resolved: a CCD frame"
-        gain, noise = resolved
-        return self.models["skipper"], f"single electrons resolved (noise {noise / gain:.2f} e): a skipper frame"
+        found = single_electrons(frame)
+        if found is not None:
+            gain, noise = found
+            return self.models["skipper"], f"single electrons resolved (noise {noise / gain:.2f} e): a skipper frame"
+        others = siblings() if siblings is not None else []
+        if sum(others) > (len(others) + 1) / 2:
+            return self.models["skipper"], (f"not resolved here, but in {sum(others)} of the file's {len(others) + 1}"
+                                            " frames: a skipper frame")
+        return self.default, "single electrons not resolved: a CCD frame"
+
+
+def resolved(frame: np.ndarray) -> bool:
+    """Whether a frame (h, w) ADU shows its single electrons resolved (`measure.background.single_electrons`)."""
+    return single_electrons(frame) is not None

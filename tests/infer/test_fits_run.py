@@ -138,9 +138,39 @@ def test_each_frame_is_segmented_by_the_model_of_its_kind(tmp_path, tiny_model_p
     first, second = Segmenter.load(tiny_model_path), Segmenter.load(tiny_model_path)
     choice = ModelChoice({"ccd": first, "skipper": second})
     chosen = iter([(first, "a CCD frame"), (second, "a skipper frame")])
-    choice.for_frame = lambda frame: next(chosen)
+    choice.for_frame = lambda frame, siblings=None: next(chosen)
     job = plan_run(tmp_path / "amps.fits").files[0]
     result = next(fits_run.run_files(choice, [job], tmp_path / "out", options_of(choice)))
     assert "(a CCD frame)" in result["summaries"][0] and "(a skipper frame)" in result["summaries"][1]
     with fits.open(tmp_path / "out" / "amps_segmentation.fits") as written:
         assert [h.header.get("SEGWHY") for h in written[1:]] == ["a CCD frame", "a skipper frame"]
+
+
+def test_a_frame_whose_comb_is_hidden_is_a_skipper_frame_when_most_of_its_file_is(tmp_path):
+    """Seed 9301 frame 11 (0.001 e/px, 0.28 e of noise): its one-electron peak hides in the zero peak's tail, and the
+    2020 model gave it 540 to 690 fake clusters. Read with three skipper amplifiers, it is one readout with them."""
+    from dataclasses import replace
+
+    from ccdseg.evaluate.skipper_targets import skipper_test_frames
+    from ccdseg.infer.model_choice import resolved
+    from ccdseg.io.fits import read_fits_frame, write_image_extensions
+    from ccdseg.simulate.detector import random_detector
+
+    frames = skipper_test_frames(12, 9301, detector=lambda rng: replace(random_detector(rng),
+                                                                         dark_current_electrons_per_pixel=0.001))
+    names = ("CCD_A", "CCD_B", "CCD_D", "CCD_C")
+    four, two = tmp_path / "four.fits", tmp_path / "two.fits"  # uncompressed: the frames as simulated
+    write_image_extensions(four, [(n, f.image, {}) for n, f in zip(names, [frames[0], frames[1], frames[2], frames[11]])],
+                           {}, compress=False)
+    write_image_extensions(two, [(n, f.image, {}) for n, f in zip(names, [frames[0], frames[11]])], {}, compress=False)
+    assert [resolved(read_fits_frame(four, name).data) for name in names] == [True, True, True, False]
+    choice = ModelChoice.load()
+    assert fits_run.segment_fits(choice, tmp_path, tmp_path / "out", progress=False) == 0
+    with fits.open(tmp_path / "out" / "four_segmentation.fits") as written:
+        whys = [h.header["SEGWHY"] for h in written[1:]]
+    assert all("single electrons resolved" in why for why in whys[:3])
+    assert whys[3] == "not resolved here, but in 3 of the file's 4 frames: a skipper frame"
+    clusters = read_catalogue_fits(tmp_path / "out" / "four_clusters.fits")
+    assert np.count_nonzero(clusters["hdu"] == "CCD_C") <= len(frames[11].deposit_kinds) + 5
+    with fits.open(tmp_path / "out" / "two_segmentation.fits") as written:  # one of two is no majority
+        assert [h.header["SEGWHY"] for h in written[1:]][1] == "single electrons not resolved: a CCD frame"
