@@ -281,7 +281,8 @@ def beyond_range_section(beyond: dict | None) -> list[str]:
     if not beyond:
         return []
     out = ["", f"Beyond the range the skipper model was trained on ({beyond['frames']} frames a case, the DAMIC-M range"
-           " with one figure moved; recognised: single electrons found resolved, so the frame gets the skipper model):", "",
+           " with one figure moved, or stored as a tile-compressed file quantises it; recognised: single electrons found"
+           " resolved, so the frame gets the skipper model):", "",
            "| case | recognised | method | 5.9 keV found | 5.9 keV with a hot pixel | track pixels cluster |"
            " track pixels glowing/hot | fakes / frame | glowing F1 | hot pixel F1 |",
            "|---" * 10 + "|"]

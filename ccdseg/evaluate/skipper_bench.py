@@ -10,11 +10,14 @@ is scored deposit by deposit (`skipper_targets.skipper_scores`), and its
 catalogue's spectrum gives the energy of the 5.9 keV line. Frames beyond the
 range the skipper model was trained on (`BEYOND_RANGE`: the dark current of
 science frames, far below the DAMIC-M test frame's; readout noise near where
-single electrons stop being resolved) show whether each frame is still
-recognised and what the methods make of it.
+single electrons stop being resolved), and frames of the range as
+tile-compressed files store them (`STORED`: quantised, with and without
+dither), show whether each frame is still recognised and what the methods
+make of it.
 """
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,6 +39,10 @@ BEYOND_RANGE = {  # the DAMIC-M range (`detector.random_detector`) with one figu
     "dark current 0.001 e/px": {"dark_current_electrons_per_pixel": 0.001},
     "dark current 0.005 e/px": {"dark_current_electrons_per_pixel": 0.005},
     "readout noise 0.33 e": {"noise_electrons": 0.33},
+}
+STORED = {  # frames of the DAMIC-M range as a tile-compressed file stores them: (quantize level, cfitsio method)
+    "stored as fpack does (-q 4, dithered)": (4.0, 1),
+    "stored at fpack's step without dither": (4.0, -1),
 }
 
 
@@ -93,15 +100,39 @@ def measure_skipper(methods: dict[str, Callable[[np.ndarray], np.ndarray]], test
     return results
 
 
+def stored(image: np.ndarray, quantize_level: float, method: int) -> np.ndarray:
+    """`image` (h, w) written to a tile-compressed HDU (float data quantised at `quantize_level` by cfitsio `method`:
+    1 subtractive dither, -1 none) and read back, float32."""
+    from astropy.io import fits
+
+    buffer = io.BytesIO()
+    hdu = fits.CompImageHDU(np.asarray(image, dtype=np.float32), quantize_level=quantize_level, quantize_method=method,
+                            dither_seed=1)
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
+    buffer.seek(0)
+    with fits.open(buffer) as hdul:
+        return np.asarray(hdul[1].data, dtype=np.float32)
+
+
+def beyond_range_frames(count: int) -> dict[str, list]:
+    """`count` frames (seed `BEYOND_SEED`) of each case of `BEYOND_RANGE`, and of the DAMIC-M range as `STORED`."""
+    cases = {case: targets.skipper_test_frames(count, BEYOND_SEED,
+                                               detector=lambda rng, c=change: replace(random_detector(rng), **c))
+             for case, change in BEYOND_RANGE.items()}
+    frames = targets.skipper_test_frames(count, BEYOND_SEED)
+    for case, (level, method) in STORED.items():
+        cases[case] = [replace(frame, image=stored(frame.image, level, method)) for frame in frames]
+    return cases
+
+
 def measure_beyond_range(methods: dict[str, Callable[[np.ndarray], np.ndarray]], count: int) -> dict:
-    """Figures of every method on `count` frames of each case of `BEYOND_RANGE`, and how many are recognised.
+    """Figures of every method on `count` frames of each case of `beyond_range_frames`, and how many are recognised.
 
     Recognised: `background.single_electrons` finds their single electrons
     resolved, so the shipped pair gives them the skipper model.
     """
     results = {"frames": count, "cases": {}}
-    for case, change in BEYOND_RANGE.items():
-        frames = targets.skipper_test_frames(count, BEYOND_SEED, detector=lambda rng, c=change: replace(random_detector(rng), **c))
+    for case, frames in beyond_range_frames(count).items():
         recognised = sum(single_electrons(frame.image) is not None for frame in frames)
         scores = {name: targets.skipper_scores(frames, np.stack([label(frame.image) for frame in frames]))
                   for name, label in methods.items()}

@@ -76,11 +76,26 @@ def test_the_track_share_has_its_standard_error_over_frames(frames):
 
 
 def test_frames_beyond_the_trained_range_are_scored_case_by_case():
-    from ccdseg.evaluate.skipper_bench import BEYOND_RANGE, measure_beyond_range
+    from ccdseg.evaluate.skipper_bench import BEYOND_RANGE, STORED, measure_beyond_range
 
     result = measure_beyond_range({"nothing": lambda image: np.zeros(image.shape, np.uint8)}, 1)
-    assert list(result["cases"]) == list(BEYOND_RANGE) and result["frames"] == 1
+    assert list(result["cases"]) == list(BEYOND_RANGE) + list(STORED) and result["frames"] == 1
     for case in result["cases"].values():
         scores = case["methods"]["nothing"]
         assert case["recognised"] in (0, 1) and scores["line_found"] == 0.0 and scores["fakes_per_frame"] == 0.0
         assert scores["deposits"] > 0 and scores["deposits_found"] == 0
+
+
+def test_frames_stored_as_tile_compressed_files_keep_their_values_within_the_step():
+    from ccdseg.evaluate.skipper_bench import BEYOND_SEED, STORED, beyond_range_frames
+    from ccdseg.evaluate.skipper_targets import skipper_test_frames
+    from ccdseg.measure.quantisation import row_steps
+
+    frames = beyond_range_frames(1)
+    original = skipper_test_frames(1, BEYOND_SEED)[0].image
+    without = frames["stored at fpack's step without dither"][0].image
+    steps = row_steps(without)
+    assert steps.all() and np.all(np.abs(without - original).max(axis=1) <= 0.51 * steps)
+    dithered = frames["stored as fpack does (-q 4, dithered)"][0].image
+    assert not row_steps(dithered).any() and np.all(np.abs(dithered - original).max(axis=1) <= 1.01 * steps)
+    assert set(STORED) <= set(frames)
