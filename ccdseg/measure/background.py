@@ -160,9 +160,11 @@ def one_electron_peak(electrons: np.ndarray, noise_electrons: float) -> bool:
 def levels_are_poisson(electrons: np.ndarray) -> bool:
     """Whether the shares of pixels at 0, 1 and 2 electrons (electrons, any shape, pedestal subtracted) can be dark current.
 
-    Poisson charge, even with a mean that varies over the frame, holds more
-    pixels at two electrons than at one only where the mean exceeds two, so
-    not while `COMB_ZERO_SHARE` of the pixels hold none. A frame whose
+    Poisson charge holds more pixels at two electrons than at one only where
+    its mean exceeds two, and twice as many only where it exceeds four,
+    where hardly a pixel is empty: with `COMB_ZERO_SHARE` of the pixels
+    empty, that takes a dark third of the frame beside a rest at over four
+    electrons a pixel, which no frame of the DAMIC-M range is. A frame whose
     electrons are not resolved can show a "comb" whose one-electron peak is
     the noise's tail (the dark current's skew) and whose two-electron peak
     is a glowing block's level (a fifth of the pixels): more than
