@@ -17,7 +17,6 @@ make of it.
 """
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,6 +28,7 @@ from ccdseg.evaluate.finders import tune_finder
 from ccdseg.evaluate import reference
 from ccdseg.evaluate.reference import calibrated_photutils_labels, reference_labels
 from ccdseg.infer.catalogue import cluster_catalogue
+from ccdseg.io.fits import FPACK_QUANTIZE_LEVEL, NO_DITHER, SUBTRACTIVE_DITHER_1, stored_values
 from ccdseg.measure.background import frame_background, single_electrons
 from ccdseg.simulate.detector import random_detector
 
@@ -41,8 +41,8 @@ BEYOND_RANGE = {  # the DAMIC-M range (`detector.random_detector`) with one figu
     "readout noise 0.33 e": {"noise_electrons": 0.33},
 }
 STORED = {  # frames of the DAMIC-M range as a tile-compressed file stores them: (quantize level, cfitsio method)
-    "stored as fpack does (-q 4, dithered)": (4.0, 1),
-    "stored at fpack's step without dither": (4.0, -1),
+    "stored as fpack does (-q 4, dithered)": (FPACK_QUANTIZE_LEVEL, SUBTRACTIVE_DITHER_1),
+    "stored at fpack's step without dither": (FPACK_QUANTIZE_LEVEL, NO_DITHER),
 }
 
 
@@ -100,20 +100,6 @@ def measure_skipper(methods: dict[str, Callable[[np.ndarray], np.ndarray]], test
     return results
 
 
-def stored(image: np.ndarray, quantize_level: float, method: int) -> np.ndarray:
-    """`image` (h, w) written to a tile-compressed HDU (float data quantised at `quantize_level` by cfitsio `method`:
-    1 subtractive dither, -1 none) and read back, float32."""
-    from astropy.io import fits
-
-    buffer = io.BytesIO()
-    hdu = fits.CompImageHDU(np.asarray(image, dtype=np.float32), quantize_level=quantize_level, quantize_method=method,
-                            dither_seed=1)
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
-    buffer.seek(0)
-    with fits.open(buffer) as hdul:
-        return np.asarray(hdul[1].data, dtype=np.float32)
-
-
 def beyond_range_frames(count: int) -> dict[str, list]:
     """`count` frames (seed `BEYOND_SEED`) of each case of `BEYOND_RANGE`, and of the DAMIC-M range as `STORED`."""
     cases = {case: targets.skipper_test_frames(count, BEYOND_SEED,
@@ -121,7 +107,7 @@ def beyond_range_frames(count: int) -> dict[str, list]:
              for case, change in BEYOND_RANGE.items()}
     frames = targets.skipper_test_frames(count, BEYOND_SEED)
     for case, (level, method) in STORED.items():
-        cases[case] = [replace(frame, image=stored(frame.image, level, method)) for frame in frames]
+        cases[case] = [replace(frame, image=stored_values(frame.image, level, method)) for frame in frames]
     return cases
 
 

@@ -9,6 +9,7 @@ from them are `class_map_fits.py`'s; experiment-like multi-extension files
 """
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,7 @@ STRUCTURAL_KEYWORDS = (
 )  # fmt: skip
 FPACK_QUANTIZE_LEVEL = 4.0  # fpack's default: float data stored with a step of a quarter of each row's noise
 SUBTRACTIVE_DITHER_1 = 1  # fpack's default quantisation method (cfitsio's code)
+NO_DITHER = -1  # astropy's default: every value of a row on that row's grid
 FPACK_DITHER_SEED = 1  # a fixed dither seed (1 to 10000): the same data always make the same file
 
 
@@ -363,6 +365,29 @@ def read_fits_frame(
     return frame
 
 
+def compressed_hdu(data: np.ndarray, quantize_level: float = FPACK_QUANTIZE_LEVEL, method: int = SUBTRACTIVE_DITHER_1,
+                   **keywords):
+    """A tile-compressed image HDU (RICE) of `data`: integers lossless, float data quantised at `quantize_level` by
+    cfitsio's `method` (fpack's defaults), the dither from `FPACK_DITHER_SEED`; `keywords` (header, name) as astropy's."""
+    from astropy.io import fits
+
+    return fits.CompImageHDU(data=np.ascontiguousarray(data), quantize_level=quantize_level, quantize_method=method,
+                             dither_seed=FPACK_DITHER_SEED, **keywords)
+
+
+def stored_values(image: np.ndarray, quantize_level: float = FPACK_QUANTIZE_LEVEL,
+                  method: int = SUBTRACTIVE_DITHER_1) -> np.ndarray:
+    """`image` (h, w) as a tile-compressed HDU stores it (`compressed_hdu`), read back: float32."""
+    from astropy.io import fits
+
+    buffer = io.BytesIO()
+    hdu = compressed_hdu(np.asarray(image, dtype=np.float32), quantize_level, method)
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
+    buffer.seek(0)
+    with fits.open(buffer) as hdul:
+        return np.asarray(hdul[1].data, dtype=np.float32)
+
+
 def write_image_extensions(
     path: str | Path, extensions: list[tuple[str, np.ndarray, dict]], primary_cards: dict, force: bool = False,
     compress: bool = True,
@@ -388,9 +413,7 @@ def write_image_extensions(
         for key, card in cards.items():
             header[key] = card
         if compress:
-            hdus.append(fits.CompImageHDU(data=np.ascontiguousarray(data), header=header, name=name,
-                                          quantize_level=FPACK_QUANTIZE_LEVEL, quantize_method=SUBTRACTIVE_DITHER_1,
-                                          dither_seed=FPACK_DITHER_SEED))
+            hdus.append(compressed_hdu(data, header=header, name=name))
         else:
             hdus.append(fits.ImageHDU(data=np.ascontiguousarray(data), header=header, name=name))
     hdul = fits.HDUList(hdus)
