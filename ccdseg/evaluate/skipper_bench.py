@@ -28,7 +28,7 @@ from ccdseg.evaluate.finders import tune_finder
 from ccdseg.evaluate import reference
 from ccdseg.evaluate.reference import calibrated_photutils_labels, reference_labels
 from ccdseg.infer.catalogue import cluster_catalogue
-from ccdseg.io.fits import FPACK_QUANTIZE_LEVEL, NO_DITHER, SUBTRACTIVE_DITHER_1, stored_values
+from ccdseg.io.compression import stored_values
 from ccdseg.measure.background import frame_background, single_electrons
 from ccdseg.simulate.detector import random_detector
 
@@ -40,9 +40,9 @@ BEYOND_RANGE = {  # the DAMIC-M range (`detector.random_detector`) with one figu
     "dark current 0.005 e/px": {"dark_current_electrons_per_pixel": 0.005},
     "readout noise 0.33 e": {"noise_electrons": 0.33},
 }
-STORED = {  # frames of the DAMIC-M range as a tile-compressed file stores them: (quantize level, cfitsio method)
-    "stored as fpack does (-q 4, dithered)": (FPACK_QUANTIZE_LEVEL, SUBTRACTIVE_DITHER_1),
-    "stored at fpack's step without dither": (FPACK_QUANTIZE_LEVEL, NO_DITHER),
+STORED = {  # frames of the DAMIC-M range as a tile-compressed file stores them at fpack's step: dithered or not
+    "stored as fpack does (-q 4, dithered)": True,
+    "stored at fpack's step without dither": False,
 }
 
 
@@ -106,8 +106,8 @@ def beyond_range_frames(count: int) -> dict[str, list]:
                                                detector=lambda rng, c=change: replace(random_detector(rng), **c))
              for case, change in BEYOND_RANGE.items()}
     frames = targets.skipper_test_frames(count, BEYOND_SEED)
-    for case, (level, method) in STORED.items():
-        cases[case] = [replace(frame, image=stored_values(frame.image, level, method)) for frame in frames]
+    for case, dither in STORED.items():
+        cases[case] = [replace(frame, image=stored_values(frame.image, dither)) for frame in frames]
     return cases
 
 

@@ -9,7 +9,6 @@ from them are `class_map_fits.py`'s; experiment-like multi-extension files
 """
 from __future__ import annotations
 
-import io
 import re
 import warnings
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import numpy as np
 from ccdseg.core.checks import MIN_FRAME_PX
 from ccdseg.core.errors import UserInputError
 from ccdseg.core.safe_write import write_atomically
+from ccdseg.io.compression import compressed_hdu
 from ccdseg.io.fits_values import adc_range, to_adu
 
 # %% Conventions
@@ -29,10 +29,6 @@ STRUCTURAL_KEYWORDS = (
     "SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS",
     "BZERO", "BSCALE", "BLANK", "BUNIT", "DATAMIN", "DATAMAX", "CHECKSUM", "DATASUM",
 )  # fmt: skip
-FPACK_QUANTIZE_LEVEL = 4.0  # fpack's default: float data stored with a step of a quarter of each row's noise
-SUBTRACTIVE_DITHER_1 = 1  # fpack's default quantisation method (cfitsio's code)
-NO_DITHER = -1  # astropy's default: every value of a row on that row's grid
-FPACK_DITHER_SEED = 1  # a fixed dither seed (1 to 10000): the same data always make the same file
 
 
 @dataclass
@@ -365,29 +361,6 @@ def read_fits_frame(
     return frame
 
 
-def compressed_hdu(data: np.ndarray, quantize_level: float = FPACK_QUANTIZE_LEVEL, method: int = SUBTRACTIVE_DITHER_1,
-                   **keywords):
-    """A tile-compressed image HDU (RICE) of `data`: integers lossless, float data quantised at `quantize_level` by
-    cfitsio's `method` (fpack's defaults), the dither from `FPACK_DITHER_SEED`; `keywords` (header, name) as astropy's."""
-    from astropy.io import fits
-
-    return fits.CompImageHDU(data=np.ascontiguousarray(data), quantize_level=quantize_level, quantize_method=method,
-                             dither_seed=FPACK_DITHER_SEED, **keywords)
-
-
-def stored_values(image: np.ndarray, quantize_level: float = FPACK_QUANTIZE_LEVEL,
-                  method: int = SUBTRACTIVE_DITHER_1) -> np.ndarray:
-    """`image` (h, w) as a tile-compressed HDU stores it (`compressed_hdu`), read back: float32."""
-    from astropy.io import fits
-
-    buffer = io.BytesIO()
-    hdu = compressed_hdu(np.asarray(image, dtype=np.float32), quantize_level, method)
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
-    buffer.seek(0)
-    with fits.open(buffer) as hdul:
-        return np.asarray(hdul[1].data, dtype=np.float32)
-
-
 def write_image_extensions(
     path: str | Path, extensions: list[tuple[str, np.ndarray, dict]], primary_cards: dict, force: bool = False,
     compress: bool = True,
@@ -398,9 +371,7 @@ def write_image_extensions(
     primary_cards : cards of the primary HDU, which holds no data (the readout configuration).
     With `compress`, each image HDU is tile-compressed (RICE), as `.fz` files
     are: integers lossless, float data quantised as fpack does by default
-    (one row a tile, a step of a quarter of the row's noise, subtractive
-    dither; `FPACK_QUANTIZE_LEVEL`), the dither from a fixed seed so that
-    the same data always make the same file.
+    (`compression.compressed_hdu`).
     """
     from astropy.io import fits
 

@@ -4,7 +4,7 @@ import pytest
 
 from ccdseg.measure.background import frame_background, single_electrons
 from ccdseg.measure.frame_fit import fit_frame
-from ccdseg.io.fits import stored_values
+from ccdseg.io.compression import stored_values
 from ccdseg.measure.quantisation import dequantised, row_steps
 from ccdseg.evaluate.skipper_targets import skipper_test_frames
 
@@ -12,14 +12,14 @@ from ccdseg.evaluate.skipper_targets import skipper_test_frames
 def test_rows_on_a_grid_are_told_from_continuous_and_dithered_rows():
     rng = np.random.default_rng(3)
     image = (rng.normal(-37.0, 0.2, (24, 640)) + 1.3 * rng.poisson(1.0, (24, 640))).astype(np.float32)
-    quantised = stored_values(image, 4, -1)
+    quantised = stored_values(image, dither=False)
     steps = row_steps(quantised)
     assert np.all(steps > 0)
     for row, step in zip(quantised, steps):  # every value a whole number of steps from the row's lowest
         multiples = (row.astype(np.float64) - row.min()) / step
         assert np.abs(multiples - np.round(multiples)).max() < 0.01
     assert np.abs(quantised - image).max() <= 0.51 * steps.max()
-    assert not row_steps(image).any() and not row_steps(stored_values(image, 4, 1)).any()
+    assert not row_steps(image).any() and not row_steps(stored_values(image)).any()
     for width in (16, 100, 1536):  # continuous rows of any length, with bright pixels among them
         continuous = rng.normal(0.0, 1.0, (300, width)) * rng.uniform(0.1, 30.0, (300, 1))
         continuous[:, ::7] += rng.exponential(500.0, continuous[:, ::7].shape)
@@ -47,7 +47,7 @@ def test_dequantised_spreads_values_within_their_step_reproducibly():
 def grid_frames():
     """Skipper amplifier frames as a `.fz` file without dither stores them (fpack's step, -q 4), with their physics."""
     frames = skipper_test_frames(16, 7101)
-    return [(frame, stored_values(frame.image, 4, -1)) for frame in frames]
+    return [(frame, stored_values(frame.image, dither=False)) for frame in frames]
 
 
 def test_skipper_frames_quantised_without_dither_keep_their_gain(grid_frames):
