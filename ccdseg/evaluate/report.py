@@ -196,7 +196,13 @@ def speed_section(speed: dict) -> list[str]:
                    f" {h} x {w} px; read, segment, write) | {ccd_file['mp_per_s']:.2f} MP/s ({ccd_file['seconds']:.1f} s;"
                    f" {ccd_file['over_bare']:.2f} x the bare Keras model `{ccd_file['model']}`, which ran at"
                    f" {ccd_file['bare_mp_per_s']:.2f} MP/s on {ccd_file['bare_tiles']} tiles of {ccd_file['bare_tile_px']} px;"
-                   f" target 1.3 x) |")
+                   f" target {ccd_file['target_over_bare']} x) |")
+        budget = ccd_file.get("cpu_budget")
+        if budget:
+            out.append(f"| the same file's CPU time (all threads) | {budget['run_cpu_s']:.1f} s, of which the network as"
+                       f" the command runs it {budget['network_cpu_s']:.1f} s ({budget['network_s']:.1f} s wall) and the"
+                       f" calibration {budget['calibration_cpu_s']:.1f} s; {ccd_file['target_over_bare']} x the bare model"
+                       f" would leave {budget['at_target_cpu_s']:.1f} CPU s on this machine's {budget['cores']} cores |")
     return out
 
 

@@ -20,7 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from ccdseg.core import paths
+from ccdseg.infer import segmenter as segmenting
+from ccdseg.infer import tiling
+from ccdseg.infer.fits_options import available_cores
 from ccdseg.infer.fits_run import segment_fits
+from ccdseg.infer.tiling import iter_section_batches, plan_sections
 from ccdseg.io.fits import write_image_extensions
 from ccdseg.model import predict
 from ccdseg.simulate.skipper import simulate_skipper_frame
@@ -31,6 +35,7 @@ FITS_REPEATS = 3  # frames in the timed load_model --fits run
 WHOLE_CCD_PX = (6144, 1536)  # a whole DAMIC-M CCD
 AMPLIFIERS = ("CCD_A", "CCD_B", "CCD_C", "CCD_D")  # the image HDUs of a DAMIC-M file
 BARE_TILE_PX = 1024  # the bare model's reference: whole tiles of this side, `predict.PREDICT_BATCH_FRAMES` at a time
+CCD_TARGET_OVER_BARE = 1.3  # the whole CCD's file against the bare model: the issue's target
 
 
 # %% Functions
@@ -192,6 +197,10 @@ def measure_ccd_file(choice, shape: tuple[int, int] = WHOLE_CCD_PX, max_tiles: i
     read, choose the model of each HDU, segment, and write the class maps,
     overviews and catalogues. MP/s counts the four amplifiers; the bare model
     (`bare_model_mps`, Keras) is the model chosen for the first amplifier, on it.
+    Where the CPU goes (`cpu_budget`): the run's CPU seconds (all threads),
+    the network's as the command runs it and the calibration's, both
+    measured on the first amplifier and counted for every amplifier, and the
+    CPU seconds the target ratio would leave on this machine's cores.
     """
     rng = np.random.default_rng(SPEED_SEED)
     frames = [simulate_skipper_frame(rng, None, tuple(shape)).image for _ in AMPLIFIERS]
@@ -203,17 +212,48 @@ def measure_ccd_file(choice, shape: tuple[int, int] = WHOLE_CCD_PX, max_tiles: i
                                {"NROW": (shape[0], "rows"), "NCOL": (shape[1], "columns")})
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             segment_fits(fast, path, folder / "warm-up", progress=False)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             failed = segment_fits(fast, path, folder / "timed", progress=False)
-            seconds = time.perf_counter() - started
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     if failed:
         raise RuntimeError(f"{failed} of the whole CCD's amplifiers failed in load_model --fits")
     model, why = choice.for_frame(frames[0])
     bare_mps, tile, tiles = bare_model_mps(model, frames[0], max_tiles)
-    mps = sum(frame.size for frame in frames) / seconds / 1e6
+    pixels = sum(frame.size for frame in frames)
+    mps = pixels / seconds / 1e6
+    budget = cpu_budget(fast.for_frame(frames[0])[0], frames[0], len(frames))
+    budget.update(run_cpu_s=cpu_seconds, at_target_cpu_s=pixels / 1e6 / (CCD_TARGET_OVER_BARE * bare_mps) * budget["cores"])
     result = {"amplifiers": len(frames), "shape_px": list(shape), "seconds": seconds, "mp_per_s": mps,
               "model": model.path.name, "why": why, "bare_tile_px": tile, "bare_tiles": tiles,
-              "bare_mp_per_s": bare_mps, "over_bare": mps / bare_mps}
+              "bare_mp_per_s": bare_mps, "over_bare": mps / bare_mps, "target_over_bare": CCD_TARGET_OVER_BARE,
+              "cpu_budget": budget}
     print(f"speed: a whole DAMIC-M CCD file ({len(frames)} x {shape[0]} x {shape[1]} px) in {seconds:.1f} s:"
-          f" {mps:.2f} MP/s, {result['over_bare']:.2f} x the bare Keras model ({model.path.name})")
+          f" {mps:.2f} MP/s, {result['over_bare']:.2f} x the bare Keras model ({model.path.name});"
+          f" {cpu_seconds:.1f} CPU s, of which network {budget['network_cpu_s']:.1f}, calibration"
+          f" {budget['calibration_cpu_s']:.1f}; {CCD_TARGET_OVER_BARE} x would leave {budget['at_target_cpu_s']:.1f}"
+          f" on {budget['cores']} cores")
     return result
+
+
+def cpu_budget(segmenter, image: np.ndarray, amplifiers: int) -> dict:
+    """CPU seconds (all threads) of `amplifiers` frames like `image` in their two costly steps, as the command runs them.
+
+    'calibration_cpu_s': `Segmenter.prepare` (the frame's fit and
+    normalisation); 'network_cpu_s': the runtime on the frame's tiles as
+    `Segmenter.segment_normalised` cuts them (`tiling.plan_sections`),
+    without the decision. Each is measured once on `image` (after one
+    untimed calibration) and counted `amplifiers` times; 'network_s' is the
+    network's wall time so counted, 'cores' those this process may use.
+    """
+    segmenter.prepare(image)  # warm: the run's frames find the libraries loaded
+    started = time.process_time()
+    prepared = segmenter.prepare(image)
+    calibration = time.process_time() - started
+    layout = plan_sections(prepared.normalised.shape[:2], tiling.TILE_SIZE_PX, tiling.MARGIN_PX, segmenter.multiple)
+    batches = [batch for _, batch in iter_section_batches(prepared.normalised, layout, segmenting.TILE_BATCH_TILES)]
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for batch in batches:
+        segmenter.infer(batch)
+    network_s, network_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"cores": available_cores(), "calibration_cpu_s": amplifiers * calibration,
+            "network_cpu_s": amplifiers * network_cpu, "network_s": amplifiers * network_s}

@@ -69,10 +69,15 @@ def test_the_whole_ccd_file_gets_its_row_and_headline_line():
     report = small_report()
     report["speed"]["ccd_file"] = {"amplifiers": 4, "shape_px": [6144, 1536], "seconds": 20.0, "mp_per_s": 1.9,
                                    "model": "skipper.keras", "bare_mp_per_s": 2.5, "bare_tiles": 16,
-                                   "bare_tile_px": 1024, "over_bare": 0.76}
+                                   "bare_tile_px": 1024, "over_bare": 0.76, "target_over_bare": 1.3,
+                                   "cpu_budget": {"run_cpu_s": 33.0, "network_cpu_s": 18.0, "network_s": 9.2,
+                                                  "calibration_cpu_s": 7.0, "at_target_cpu_s": 23.2, "cores": 2}}
     markdown = markdown_report(report)
     assert "whole DAMIC-M CCD's file (4 amplifiers of 6144 x 1536 px" in markdown
     assert "| 1.90 MP/s (20.0 s; 0.76 x the bare Keras model `skipper.keras`" in markdown
+    assert "target 1.3 x) |" in markdown
+    assert ("| 33.0 s, of which the network as the command runs it 18.0 s (9.2 s wall) and the calibration 7.0 s;"
+            " 1.3 x the bare model would leave 23.2 CPU s on this machine's 2 cores |") in markdown
     assert headline(report)[-1] == "a whole DAMIC-M CCD's file: 1.90 MP/s, 0.76 x the bare Keras model"
 
 

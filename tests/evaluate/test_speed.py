@@ -37,3 +37,8 @@ def test_a_whole_ccd_file_is_timed_against_the_bare_model(tiny_model_path):
     assert result["seconds"] > 0 and result["bare_mp_per_s"] > 0 and result["bare_tiles"] == 2
     assert abs(result["mp_per_s"] - 4 * 256 * 128 / result["seconds"] / 1e6) < 1e-9
     assert abs(result["over_bare"] - result["mp_per_s"] / result["bare_mp_per_s"]) < 1e-9
+    budget = result["cpu_budget"]
+    assert budget["cores"] >= 1 and budget["network_s"] > 0
+    assert 0 < budget["network_cpu_s"] < budget["run_cpu_s"] and 0 < budget["calibration_cpu_s"] < budget["run_cpu_s"]
+    pixels_at_target = budget["at_target_cpu_s"] / budget["cores"] * result["target_over_bare"] * result["bare_mp_per_s"]
+    assert abs(pixels_at_target - 4 * 256 * 128 / 1e6) < 1e-9
