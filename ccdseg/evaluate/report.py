@@ -189,20 +189,26 @@ def speed_section(speed: dict) -> list[str]:
             ]
     else:
         out.append(f"| inference | {speed.get('inference_skipped', 'not measured')} |")
-    ccd_file = speed.get("ccd_file")
-    if ccd_file:
-        h, w = ccd_file["shape_px"]
-        out.append(f"| `load_model.py --fits` on a whole DAMIC-M CCD's file ({ccd_file['amplifiers']} amplifiers of"
-                   f" {h} x {w} px; read, segment, write) | {ccd_file['mp_per_s']:.2f} MP/s ({ccd_file['seconds']:.1f} s;"
-                   f" {ccd_file['over_bare']:.2f} x the bare Keras model `{ccd_file['model']}`, which ran at"
-                   f" {ccd_file['bare_mp_per_s']:.2f} MP/s on {ccd_file['bare_tiles']} tiles of {ccd_file['bare_tile_px']} px;"
-                   f" target {ccd_file['target_over_bare']} x) |")
-        budget = ccd_file.get("cpu_budget")
-        if budget:
-            out.append(f"| the same file's CPU time (all threads) | {budget['run_cpu_s']:.1f} s, of which the network as"
-                       f" the command runs it {budget['network_cpu_s']:.1f} s ({budget['network_s']:.1f} s wall) and the"
-                       f" calibration {budget['calibration_cpu_s']:.1f} s; {ccd_file['target_over_bare']} x the bare model"
-                       f" would leave {budget['at_target_cpu_s']:.1f} CPU s on this machine's {budget['cores']} cores |")
+    out += _ccd_file_rows(speed.get("ccd_file"))
+    return out
+
+
+def _ccd_file_rows(ccd_file: dict | None) -> list[str]:
+    """The speed table's rows of a whole DAMIC-M CCD's file (`speed_commands.measure_ccd_file`); none when not measured."""
+    if not ccd_file:
+        return []
+    h, w = ccd_file["shape_px"]
+    out = [f"| `load_model.py --fits` on a whole DAMIC-M CCD's file ({ccd_file['amplifiers']} amplifiers of"
+           f" {h} x {w} px; read, segment, write) | {ccd_file['mp_per_s']:.2f} MP/s ({ccd_file['seconds']:.1f} s;"
+           f" {ccd_file['over_bare']:.2f} x the bare Keras model `{ccd_file['model']}`, which ran at"
+           f" {ccd_file['bare_mp_per_s']:.2f} MP/s on {ccd_file['bare_tiles']} tiles of {ccd_file['bare_tile_px']} px;"
+           f" target {ccd_file['target_over_bare']} x) |"]
+    budget = ccd_file.get("cpu_budget")
+    if budget:
+        out.append(f"| the same file's CPU time (all threads) | {budget['run_cpu_s']:.1f} s, of which the network as"
+                   f" the command runs it {budget['network_cpu_s']:.1f} s ({budget['network_s']:.1f} s wall) and the"
+                   f" calibration {budget['calibration_cpu_s']:.1f} s; {ccd_file['target_over_bare']} x the bare model"
+                   f" would leave {budget['at_target_cpu_s']:.1f} CPU s on this machine's {budget['cores']} cores |")
     return out
 
 
