@@ -48,7 +48,7 @@ COLUMNS = (
     Column("n_pixels", "int64", "", "number of pixels of the cluster"),
     Column("charge_adu", "float64", "adu", "pedestal-subtracted charge summed over the cluster"),
     Column("peak_adu", "float64", "adu", "largest pedestal-subtracted pixel of the cluster"),
-    Column("charge_electrons", "float64", "electron", "charge_adu / gain; NaN when the gain is unknown"),
+    Column("charge_electrons", "float64", "ct", "electrons: charge_adu / gain; NaN when the gain is unknown"),
     Column("energy_kev", "float64", "keV", "charge_electrons x 3.75 eV; NaN when the gain is unknown"),
     Column("sigma_x", "float64", "pix", "charge-weighted standard deviation along x"),
     Column("sigma_y", "float64", "pix", "charge-weighted standard deviation along y"),
@@ -65,7 +65,7 @@ FRAME_COLUMNS = (
     Column("plane", "int64", "", "its plane of a 3-D cube, 0-based; -1 for a 2-D image"),
     Column("n_clusters", "int64", "", "clusters found in it (0 for a frame processed without any)"),
     Column("n_masked", "int64", "pix", "pixels masked: NaN, inf, BLANK or beyond the ADC range"),
-    Column("gain", "float64", "adu/electron", "gain used for charge_electrons; NaN when unknown"),
+    Column("gain", "float64", "adu/ct", "ADU per electron, used for charge_electrons; NaN when unknown"),
     Column("model", "str", "", "the model file that segmented it"),
     Column("run_key", "str", "", "key of the model and options that made it (SEGKEY)"),
 )

@@ -1,4 +1,6 @@
 """Cluster catalogues on disk (ccdseg/io/catalogue.py): FITS tables and ROOT files, columns, units, safe writing."""
+import warnings
+
 import numpy as np
 import pytest
 import uproot
@@ -162,3 +164,21 @@ def test_frame_names_keep_their_rows_order_and_become_ascii(tmp_path):
                     np.array(["CCD_A"] * 6)) for c in COLUMNS}
     back = read_catalogue_fits(write_catalogue_fits(tmp_path / "clusters.fits", cat))
     assert list(back["frame"]) == ["b_frame", "a_frame", "caf\\xe9", "b_frame", "a_frame", "caf\\xe9"]
+
+
+def test_astropy_reads_both_tables_with_their_units_and_no_warning(tmp_path):
+    from astropy import units
+    from astropy.table import Table
+
+    image, class_map = two_cluster_frame()
+    path = write_catalogue_fits(tmp_path / "c.fits", cluster_catalogue(image, class_map, pedestal_adu=PEDESTAL_ADU),
+                                frames=frame_list([frame_row("a", "PRIMARY", 2)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unknown unit would be an astropy UnitsWarning on every read
+        clusters, frames = Table.read(path, hdu="CLUSTERS"), Table.read(path, hdu=2)
+    for table, columns in ((clusters, COLUMNS), (frames, FRAME_COLUMNS)):
+        for column in columns:
+            assert (table[column.name].unit is None) == (column.unit == ""), column.name
+            if column.unit:
+                assert table[column.name].unit == units.Unit(column.unit, format="fits"), column.name
+    assert clusters["charge_electrons"].unit == units.ct and frames["gain"].unit == units.adu / units.ct
