@@ -222,7 +222,8 @@ def measure_ccd_file(choice, shape: tuple[int, int] = WHOLE_CCD_PX, max_tiles: i
     pixels = sum(frame.size for frame in frames)
     mps = pixels / seconds / 1e6
     budget = cpu_budget(fast.for_frame(frames[0])[0], frames[0], len(frames))
-    budget.update(run_cpu_s=cpu_seconds, at_target_cpu_s=pixels / 1e6 / (CCD_TARGET_OVER_BARE * bare_mps) * budget["cores"])
+    at_target_s = pixels / 1e6 / (CCD_TARGET_OVER_BARE * bare_mps)  # the file's wall time at the target ratio
+    budget.update(run_cpu_s=cpu_seconds, at_target_cpu_s=at_target_s * budget["cores"])
     result = {"amplifiers": len(frames), "shape_px": list(shape), "seconds": seconds, "mp_per_s": mps,
               "model": model.path.name, "why": why, "bare_tile_px": tile, "bare_tiles": tiles,
               "bare_mp_per_s": bare_mps, "over_bare": mps / bare_mps, "target_over_bare": CCD_TARGET_OVER_BARE,
@@ -236,7 +237,7 @@ def measure_ccd_file(choice, shape: tuple[int, int] = WHOLE_CCD_PX, max_tiles: i
 
 
 def cpu_budget(segmenter, image: np.ndarray, amplifiers: int) -> dict:
-    """CPU seconds (all threads) of `amplifiers` frames like `image` in their two costly steps, as the command runs them.
+    """CPU seconds (all threads) of `amplifiers` frames like `image` in their two costly steps, as the command runs.
 
     'calibration_cpu_s': `Segmenter.prepare` (the frame's fit and
     normalisation); 'network_cpu_s': the runtime on the frame's tiles as
