@@ -285,7 +285,26 @@ def skipper_section(skipper: dict | None) -> list[str]:
             " and <= 0.005 glowing or hot, <= 0.3 fakes per frame at up to 2 e/px, glowing and hot-pixel F1 >= 0.95,"
             " particles found >= the reference reconstruction's at no more fakes. Track pixels: every pixel holding one"
             " of the track's electrons (± its standard error over the frames), and (in brackets) those holding 4 or more."]
-    return out + beyond_range_section(skipper.get("beyond_range"))
+    return out + reconstruction_section(skipper) + beyond_range_section(skipper.get("beyond_range"))
+
+
+def reconstruction_section(skipper: dict) -> list[str]:
+    """Each method judged as a real frame is: against the experiment's reconstruction with its own settings."""
+    judged = {name: s["against_reconstruction"] for name, s in skipper["methods"].items() if "against_reconstruction" in s}
+    if not judged:
+        return []
+    out = ["", "Judged as a real frame is, against the experiment's reconstruction with its own settings (seed 15 sigma"
+           " and 30 eV) on the same frames; a cluster touches the reconstruction when it overlaps its cluster mask (1"
+           " column before and 5 after each cluster); those touching none are real deposits the reconstruction"
+           " missed, or fakes:", "",
+           "| method | reconstruction's clusters with any pixel cluster | with most pixels cluster | their pixels"
+           " cluster | their pixels glowing/hot | method's clusters touching none / frame | of which on a deposit |",
+           "|---" * 7 + "|"]
+    for name, s in judged.items():
+        out.append(f"| {name} | {s['any_pixel_cluster']:.4f} | {s['most_pixels_cluster']:.4f} | {s['pixels_cluster']:.4f} |"
+                   f" {s['pixels_glowing_or_hot']:.4f} | {s['untouched_per_frame']:.2f} |"
+                   f" {s['untouched_on_deposit_per_frame']:.2f} |")
+    return out
 
 
 def beyond_range_section(beyond: dict | None) -> list[str]:

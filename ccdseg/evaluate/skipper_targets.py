@@ -20,6 +20,10 @@ Every deposit of a simulated skipper frame is known (`Frame.deposit_ids`,
   particle (`deposits_found` of `deposits`); and clusters found as
   `cluster_metrics.object_scores` counts them (8-connected truth
   components, which also counts lone halo pixels of one electron).
+
+A real frame has no truth: it is judged against the experiment's own
+reconstruction (`against_reconstruction`), which simulated frames can
+emulate to show what that comparison says of a method.
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ LINE_KEV = 5.9
 LINE_WINDOW = 0.04  # an X-ray of the 5.9 keV line holds 5.9 keV within 4 % (Fano spread 0.3 %)
 TRACK_KINDS = ("muon", "electron")
 VISIBLE_ELECTRONS = 4  # a track pixel holding this many of the track's electrons stands out of the dark current
+TRAIL_COLUMNS = (1, 5)  # the experiment's cluster mask: columns before and after each cluster (serial transfer trail)
 
 
 # %% Test frames
@@ -164,3 +169,60 @@ def line_energy_kev(energies_kev: np.ndarray, line_kev: float = LINE_KEV) -> flo
         return float("nan")
     centre = float(np.median(near))
     return float(np.mean(near[np.abs(near - centre) < 0.05 * line_kev]))
+
+
+# %% Against the experiment's reconstruction (how a real frame is judged)
+def reconstruction_mask(clusters: np.ndarray) -> np.ndarray:
+    """The experiment's cluster mask (h, w) bool: its clusters (h, w) bool and `TRAIL_COLUMNS` before and after each."""
+    before, after = TRAIL_COLUMNS
+    mask = clusters.copy()
+    for shift in range(-before, after + 1):
+        if shift > 0:
+            mask[:, shift:] |= clusters[:, :-shift]
+        elif shift < 0:
+            mask[:, :shift] |= clusters[:, -shift:]
+    return mask
+
+
+def against_reconstruction(frames: list[Frame], predictions: np.ndarray, reconstructions: np.ndarray) -> dict:
+    """A method's class maps (n, h, w) judged against the experiment's reconstruction (n, h, w), as a real frame is.
+
+    Of the reconstruction's clusters (8-connected): the share with any
+    pixel called cluster, and with more than half of them; of their pixels,
+    the shares called cluster and called glowing or hot pixel. Of the
+    method's clusters: those overlapping none of the reconstruction's
+    cluster mask (`reconstruction_mask`) per frame, and of these the ones
+    holding deposited charge (a real deposit the reconstruction missed;
+    the rest are fakes). `frames` give the truth of that last count only.
+    """
+    eight = np.ones((3, 3), dtype=bool)
+    clusters = any_pixel = most = pixels = called = defect = untouched = on_deposit = 0
+    for frame, predicted, reconstructed in zip(frames, predictions, reconstructions):
+        theirs = reconstructed == CLUSTER
+        labels, count = ndimage.label(theirs, eight)
+        if count:
+            numbers = np.arange(1, count + 1)
+            share = ndimage.mean(predicted == CLUSTER, labels, numbers)
+            clusters += count
+            any_pixel += int(np.sum(share > 0))
+            most += int(np.sum(share > 0.5))
+        pixels += int(theirs.sum())
+        called += int(np.count_nonzero(predicted[theirs] == CLUSTER))
+        defect += int(np.count_nonzero(np.isin(predicted[theirs], (GLOWING, HOT_PIXEL))))
+        ours, found = ndimage.label(predicted == CLUSTER, eight)
+        if found:
+            numbers = np.arange(1, found + 1)
+            alone = ~ndimage.maximum(reconstruction_mask(theirs), ours, numbers).astype(bool)
+            charged = ndimage.maximum(frame.cluster_adu > 0, ours, numbers).astype(bool)
+            untouched += int(alone.sum())
+            on_deposit += int((alone & charged).sum())
+    n = max(len(predictions), 1)
+    return {
+        "reconstruction_clusters": clusters,
+        "any_pixel_cluster": any_pixel / max(clusters, 1),
+        "most_pixels_cluster": most / max(clusters, 1),
+        "pixels_cluster": called / max(pixels, 1),
+        "pixels_glowing_or_hot": defect / max(pixels, 1),
+        "untouched_per_frame": untouched / n,
+        "untouched_on_deposit_per_frame": on_deposit / n,
+    }

@@ -97,3 +97,23 @@ def test_skipper_frames_beyond_the_trained_range_get_their_table():
     assert row in lines and any(line.startswith("Beyond the range the skipper model was trained on (20 frames") for line in lines)
     del skipper["beyond_range"]
     assert not any("Beyond the range" in line for line in skipper_section(skipper))
+
+
+def test_skipper_methods_judged_against_the_reconstruction_get_their_table():
+    from ccdseg.evaluate.report import skipper_section
+
+    scores = {"line_found": 1.0, "line_with_hot_pixel": 0.0, "line_kev": 5.9, "track_cluster": 0.98,
+              "track_cluster_visible": 0.99, "track_glowing_or_hot": 0.01, "fakes_per_frame": 0.5,
+              "fakes_per_frame_dark": 0.0, "glowing_f1": 0.97, "hot_pixel_f1": 0.96, "deposits_found": 90,
+              "deposits": 93, "seconds_per_frame": 0.3}
+    skipper = {"frames": 2, "dark_frames": 1, "shape_px": [320, 640], "dark_current_electrons": 2.0,
+               "methods": {"photutils": dict(scores)}}
+    assert not any("Judged as a real frame is" in line for line in skipper_section(skipper))
+    skipper["methods"]["shipped models"] = dict(scores, against_reconstruction={
+        "reconstruction_clusters": 150, "any_pixel_cluster": 0.998, "most_pixels_cluster": 0.996,
+        "pixels_cluster": 0.982, "pixels_glowing_or_hot": 0.0001, "untouched_per_frame": 2.5,
+        "untouched_on_deposit_per_frame": 2.48})
+    lines = skipper_section(skipper)
+    assert any(line.startswith("Judged as a real frame is, against the experiment's reconstruction") for line in lines)
+    assert "| shipped models | 0.9980 | 0.9960 | 0.9820 | 0.0001 | 2.50 | 2.48 |" in lines
+    assert not any(line.startswith("| photutils | 0.99") for line in lines)

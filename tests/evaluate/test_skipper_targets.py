@@ -99,3 +99,31 @@ def test_frames_stored_as_tile_compressed_files_keep_their_values_within_the_ste
     dithered = frames["stored as fpack does (-q 4, dithered)"][0].image
     assert not row_steps(dithered).any() and np.all(np.abs(dithered - original).max(axis=1) <= 1.01 * steps)
     assert set(STORED) <= set(frames)
+
+
+def test_the_reconstruction_mask_covers_one_column_before_and_five_after():
+    clusters = np.zeros((3, 12), dtype=bool)
+    clusters[1, 3] = True
+    mask = targets.reconstruction_mask(clusters)
+    assert np.flatnonzero(mask[1]).tolist() == list(range(2, 9)) and not mask[[0, 2]].any()
+
+
+def test_judged_against_the_reconstruction_as_a_real_frame_is():
+    frame = targets.skipper_test_frames(1, 11, (40, 60), LINES)[0]
+    charge = np.zeros((40, 60), dtype=np.float32)
+    charge[5:8, 5:8] = charge[20:24, 30:34] = charge[35, 50] = 100.0  # two deposits the reconstruction has, one not
+    frame = replace(frame, cluster_adu=charge)
+    reconstructed = np.zeros((1, 40, 60), dtype=np.uint8)
+    reconstructed[0, 5:8, 5:8] = reconstructed[0, 20:24, 30:34] = CLUSTER
+    predicted = np.zeros_like(reconstructed)
+    predicted[0, 5:8, 5:8] = CLUSTER          # the first whole
+    predicted[0, 20:21, 30:34] = CLUSTER      # a quarter of the second, the rest hot
+    predicted[0, 21:24, 30:34] = HOT_PIXEL
+    predicted[0, 22, 36] = CLUSTER            # in the second's trail: touches it
+    predicted[0, 35, 50] = CLUSTER            # a deposit the reconstruction missed
+    predicted[0, 2, 55] = CLUSTER             # a fake
+    judged = targets.against_reconstruction([frame], predicted, reconstructed)
+    assert judged["reconstruction_clusters"] == 2
+    assert judged["any_pixel_cluster"] == 1.0 and judged["most_pixels_cluster"] == 0.5
+    assert judged["pixels_cluster"] == pytest.approx(13 / 25) and judged["pixels_glowing_or_hot"] == pytest.approx(12 / 25)
+    assert judged["untouched_per_frame"] == 2.0 and judged["untouched_on_deposit_per_frame"] == 1.0
