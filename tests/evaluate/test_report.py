@@ -81,13 +81,18 @@ def test_the_whole_ccd_file_gets_its_row_and_headline_line():
     assert headline(report)[-1] == "a whole DAMIC-M CCD's file: 1.90 MP/s, 0.76 x the bare Keras model"
 
 
+def skipper_scores() -> dict:
+    """One method's figures on skipper frames, as `skipper_bench.measure_skipper` gives them."""
+    return {"line_found": 1.0, "line_with_hot_pixel": 0.0, "line_kev": 5.9, "track_cluster": 0.98,
+            "track_cluster_visible": 0.99, "track_glowing_or_hot": 0.01, "fakes_per_frame": 0.5,
+            "fakes_per_frame_dark": 0.0, "glowing_f1": 0.97, "hot_pixel_f1": 0.96, "deposits_found": 90,
+            "deposits": 93, "seconds_per_frame": 0.3}
+
+
 def test_skipper_frames_beyond_the_trained_range_get_their_table():
     from ccdseg.evaluate.report import skipper_section
 
-    scores = {"line_found": 1.0, "line_with_hot_pixel": 0.0, "line_kev": 5.9, "track_cluster": 0.98,
-              "track_cluster_visible": 0.99, "track_glowing_or_hot": 0.01, "fakes_per_frame": 0.5,
-              "fakes_per_frame_dark": 0.0, "glowing_f1": 0.97, "hot_pixel_f1": 0.96, "deposits_found": 90,
-              "deposits": 93, "seconds_per_frame": 0.3}
+    scores = skipper_scores()
     skipper = {"frames": 2, "dark_frames": 1, "shape_px": [320, 640], "dark_current_electrons": 2.0,
                "methods": {"shipped models": scores},
                "beyond_range": {"frames": 20, "cases": {"dark current 0.001 e/px": {
@@ -102,10 +107,7 @@ def test_skipper_frames_beyond_the_trained_range_get_their_table():
 def test_skipper_methods_judged_against_the_reconstruction_get_their_table():
     from ccdseg.evaluate.report import skipper_section
 
-    scores = {"line_found": 1.0, "line_with_hot_pixel": 0.0, "line_kev": 5.9, "track_cluster": 0.98,
-              "track_cluster_visible": 0.99, "track_glowing_or_hot": 0.01, "fakes_per_frame": 0.5,
-              "fakes_per_frame_dark": 0.0, "glowing_f1": 0.97, "hot_pixel_f1": 0.96, "deposits_found": 90,
-              "deposits": 93, "seconds_per_frame": 0.3}
+    scores = skipper_scores()
     skipper = {"frames": 2, "dark_frames": 1, "shape_px": [320, 640], "dark_current_electrons": 2.0,
                "methods": {"photutils": dict(scores)}}
     assert not any("Judged as a real frame is" in line for line in skipper_section(skipper))
