@@ -93,10 +93,12 @@ def sibling_kinds(job: FileJob, frame_job: FrameJob, options: dict, known: dict)
     each read as the frame was (`region`, `max_adu`); one that cannot be
     read so (another size) is left out. known : {(path, HDU index): bool,
     or None where it could not be read}, filled and reused, so that a
-    file's frames are looked at once.
+    file's frames are looked at once; the frame itself goes in as not
+    resolved (`ModelChoice.for_frame` asks only then).
     """
     if frame_job.plane is not None:
         return []
+    known[(job.path, frame_job.hdu.index)] = False
     kinds = []
     for image in image_hdus(job.path)[1]:
         key = (job.path, image.index)
